@@ -20,7 +20,7 @@ ENGINES = ("auto", "spark", "delta-rs")
 
 @dataclass(frozen=True)
 class SparkConf:
-    master: str | None = "local[2]"
+    master: str | None = None  # None: spark-submit or the cluster decides
     app_name: str = "shoprank"
     shuffle_partitions: int = 8
     conf: dict[str, str] = field(default_factory=dict)
@@ -51,7 +51,6 @@ class InputConf:
     action_map: dict[str, str] = field(default_factory=dict)
     ts_unit: str = "auto"  # auto | seconds | milliseconds | iso
     category_separator: str = ""  # e.g. "|" for MovieLens genres: first one is the category
-    items_from_actions: bool = False  # item table derived from a column of the action log
     pseudonymize_users: bool = False  # keyed hash; key from $SHOPRANK_PSEUDONYM_KEY
 
 

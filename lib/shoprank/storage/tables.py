@@ -55,13 +55,19 @@ def has_delta_jars(spark: SparkSession) -> bool:
         return False
 
 
+def same_type(a, b) -> bool:
+    """Types equal up to nullability of nested elements (Spark marks e.g. collect_set
+    arrays as containsNull=false; that is not a schema change)."""
+    return a.simpleString() == b.simpleString()
+
+
 def check_schema(table: str, existing: StructType, incoming: StructType) -> list[str]:
     """Schema policy. Returns new columns to add; raises on drops and type changes."""
     found = {f.name: f for f in incoming.fields}
     for field in existing.fields:
         if field.name not in found:
             raise SchemaMismatchError(table, field.name, field.dataType.simpleString(), "column missing")
-        if found[field.name].dataType != field.dataType:
+        if not same_type(found[field.name].dataType, field.dataType):
             raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
                                       found[field.name].dataType.simpleString())
     known = {f.name for f in existing.fields}
@@ -80,10 +86,12 @@ def conform(df: DataFrame, schema: StructType, table: str) -> DataFrame:
     for field in schema.fields:
         if field.name not in have:
             raise SchemaMismatchError(table, field.name, field.dataType.simpleString(), "column missing")
-        if have[field.name].dataType != field.dataType:
+        if not same_type(have[field.name].dataType, field.dataType):
             raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
                                       have[field.name].dataType.simpleString())
-    return df.select(*schema.names)
+    return df.select(*[
+        F.col(f.name) if have[f.name].dataType == f.dataType else F.col(f.name).cast(f.dataType)
+        for f in schema.fields])
 
 
 def _partition_value_text(value) -> str:

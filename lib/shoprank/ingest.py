@@ -1,0 +1,247 @@
+"""Validation, quarantine, deduplication, item cleaning and the actions-items join.
+
+Every function here is a DataFrame -> DataFrame transform without actions.
+Rows are never dropped by a transform: each gets a `reason` (null = accepted),
+so the stage can count every outcome and reconcile input with output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from shoprank.config import ACTIONS
+
+Transform = Callable[[DataFrame], DataFrame]
+DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate", "superseded")
+
+
+def parse_timestamp(col: Column, unit: str = "auto") -> Column:
+    """Unix seconds, unix milliseconds or ISO-8601 text -> timestamp (null if unparseable).
+
+    In `auto`, numbers above 1e11 are milliseconds (1e11 s is year 5138)."""
+    text = F.trim(col)
+    number = text.try_cast("double")
+    is_number = text.rlike(r"^-?\d+(\.\d+)?$")
+    if unit == "seconds":
+        secs = number
+    elif unit == "milliseconds":
+        secs = number / 1000
+    else:
+        secs = F.when(F.abs(number) > 1e11, number / 1000).otherwise(number)
+    from_number = F.timestamp_micros((secs * 1_000_000).try_cast("long"))
+    from_text = F.try_to_timestamp(text)
+    if unit in ("seconds", "milliseconds"):
+        return F.when(is_number, from_number)
+    if unit == "iso":
+        return F.when(~is_number, from_text)
+    return F.when(is_number, from_number).otherwise(from_text)
+
+
+def _first_reason(*checks: tuple[Column, str | Column]) -> Column:
+    out = F.lit(None).cast("string")
+    for cond, reason in reversed(checks):
+        out = F.when(cond, reason if isinstance(reason, Column) else F.lit(reason)).otherwise(out)
+    return out
+
+
+def map_actions(action_map: Mapping[str, str]) -> Transform:
+    """Source vocabulary -> canonical action (canonical names map to themselves)."""
+    full = {a: a for a in ACTIONS}
+    full.update({k.strip().lower(): v for k, v in action_map.items()})
+    mapping = F.create_map(*[F.lit(x) for kv in full.items() for x in kv])
+
+    def apply(df: DataFrame) -> DataFrame:
+        return df.withColumn("action_raw", F.col("action")).withColumn(
+            "action", mapping[F.lower(F.trim("action"))])
+
+    return apply
+
+
+def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: str) -> Transform:
+    """Add `ts` (timestamp), `event_date` and the first failing `reason`, `detail`."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        df = df.withColumn("ts_raw", F.col("ts")).withColumn("ts", parse_timestamp(F.col("ts"), ts_unit))
+        reason = _first_reason(
+            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0]),
+            (F.col("user_id").isNull(), "null_user_id"),
+            (F.col("item_id").isNull(), "null_item_id"),
+            (F.col("action").isNull(), "unknown_action"),
+            (F.col("ts").isNull(), "bad_timestamp"),
+            (F.col("ts") >= F.lit(run_end), "future_timestamp"),
+            (F.col("ts") < F.lit(horizon_start), "stale_timestamp"),
+        )
+        detail = _first_reason(
+            (F.col("parse_error").isNotNull(), F.col("parse_error")),
+            (F.col("action").isNull() & F.col("action_raw").isNotNull(),
+             F.concat(F.lit("action '"), F.col("action_raw"), F.lit("' not in the action map"))),
+            (F.col("ts").isNull() & F.col("ts_raw").isNotNull(),
+             F.concat(F.lit("cannot parse ts '"), F.col("ts_raw"), F.lit("'"))),
+            (F.col("ts") >= F.lit(run_end),
+             F.concat(F.lit(f"ts after run end {run_end.isoformat()}: "), F.col("ts").cast("string"))),
+            (F.col("ts") < F.lit(horizon_start),
+             F.concat(F.lit(f"ts before horizon {horizon_start.isoformat()}: "), F.col("ts").cast("string"))),
+        )
+        return (df.withColumn("reason", reason).withColumn("detail", detail)
+                .withColumn("event_date", F.to_date("ts")))
+
+    return apply
+
+
+def flag_bots(max_events_per_user_day: int) -> Transform:
+    """Users above the daily event cap are bot-like: their rows for that day are quarantined."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        valid = F.col("reason").isNull()
+        w = Window.partitionBy("user_id", "event_date", valid.alias("v"))
+        n = F.count(F.lit(1)).over(w)
+        return df.withColumn("reason", F.when(valid & (n > max_events_per_user_day), "bot_user")
+                             .otherwise(F.col("reason"))).withColumn(
+            "detail", F.when(valid & (n > max_events_per_user_day),
+                             F.concat(F.lit(f"more than {max_events_per_user_day} events on "),
+                                      F.col("event_date").cast("string"), F.lit(": "), n.cast("string")))
+            .otherwise(F.col("detail")))
+
+    return apply
+
+
+def flag_duplicates(near_dup_seconds: int) -> Transform:
+    """Among valid rows of one (user, item, action): a row identical to the previous
+    one is an exact duplicate; one within `near_dup_seconds` of it is a near-duplicate."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        valid = F.col("reason").isNull()
+        df = df.withColumn("_extra_json", F.to_json(F.map_entries(F.map_from_entries(
+            F.array_sort(F.map_entries("extra"))))))
+        w = Window.partitionBy("user_id", "item_id", "action", valid).orderBy("ts", "_extra_json", "raw")
+        prev_ts, prev_extra = F.lag("ts").over(w), F.lag("_extra_json").over(w)
+        gap = F.col("ts").cast("double") - prev_ts.cast("double")
+        dup = (F.when(~valid, None)
+               .when((gap == 0) & (F.col("_extra_json") == prev_extra), "exact_duplicate")
+               .when(gap <= near_dup_seconds, "near_duplicate"))
+        return (df.withColumn("reason", F.coalesce("reason", dup))
+                .withColumn("detail", F.when(dup.isNotNull() & valid, F.concat(
+                    F.lit("previous event at "), prev_ts.cast("string"))).otherwise(F.col("detail")))
+                .drop("_extra_json"))
+
+    return apply
+
+
+def pseudonymize_users(key: str) -> Transform:
+    """Keyed SHA-256 of the user id; the same key gives the same pseudonym every night."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        hashed = F.sha2(F.concat(F.lit(key), F.lit("\x00"), F.col("user_id")), 256).substr(1, 32)
+        return df.withColumn("user_id", F.when(F.col("user_id").isNotNull(), hashed))
+
+    return apply
+
+
+def validate_items(max_price: float) -> Transform:
+    """Add typed `price_value`, `updated_ts` and the first failing `reason`."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        price = F.col("price").try_cast("double")
+        df = df.withColumn("price_value", price).withColumn(
+            "updated_ts", parse_timestamp(F.col("updated_at"), "auto"))
+        reason = _first_reason(
+            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0]),
+            (F.col("item_id").isNull(), "null_item_id"),
+            (F.col("price").isNotNull() & price.isNull(), "bad_price"),
+            (price <= 0, "bad_price"),
+            (price > max_price, "bad_price"),
+        )
+        detail = _first_reason(
+            (F.col("parse_error").isNotNull(), F.col("parse_error")),
+            (F.col("price").isNotNull() & price.isNull(),
+             F.concat(F.lit("price '"), F.col("price"), F.lit("' is not a number"))),
+            ((price <= 0) | (price > max_price),
+             F.concat(F.lit(f"price must be in (0, {max_price:g}], found "), F.col("price"))),
+        )
+        return df.withColumn("reason", reason).withColumn("detail", detail)
+
+    return apply
+
+
+def flag_superseded_items(df: DataFrame) -> DataFrame:
+    """Keep the latest valid row per item (by updated_at, then file and content)."""
+    valid = F.col("reason").isNull()
+    w = Window.partitionBy("item_id", valid).orderBy(
+        F.col("updated_ts").desc_nulls_last(), F.col("source_file").desc(), F.col("raw").desc())
+    rn = F.row_number().over(w)
+    return df.withColumn("reason", F.when(valid & (rn > 1), "superseded").otherwise(F.col("reason")))
+
+
+def normalize_title(col: Column) -> Column:
+    return F.lower(F.regexp_replace(F.trim(col), r"\s+", " "))
+
+
+def clean_items(run_date: dt.date, category_separator: str = "") -> Transform:
+    """Accepted item rows -> ITEMS: fill gaps, normalise titles, price from category median."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        category = F.col("category")
+        if category_separator:
+            category = F.split(category, "\\" + category_separator if len(category_separator) == 1 else category_separator)[0]
+        items = df.select(
+            F.lit(run_date).alias("run_date"),
+            "item_id",
+            F.coalesce(F.lower(F.trim(category)), F.lit("unknown")).alias("category"),
+            F.coalesce(F.trim("brand"), F.lit("unknown")).alias("brand"),
+            F.col("price_value").alias("price"),
+            F.coalesce(normalize_title(F.col("title")), F.lit("")).alias("title"),
+            "description",
+            F.col("updated_ts").alias("updated_at"),
+            "extra",
+        )
+        by_cat = items.groupBy("category").agg(F.median("price").alias("_cat_median"))
+        overall = items.agg(F.median("price").alias("_all_median"))
+        filled = (items.join(F.broadcast(by_cat), "category", "left").crossJoin(F.broadcast(overall))
+                  .withColumn("price_filled", F.col("price").isNull() &
+                              F.coalesce("_cat_median", "_all_median").isNotNull())
+                  .withColumn("price", F.coalesce("price", "_cat_median", "_all_median")))
+        return filled.drop("_cat_median", "_all_median")
+
+    return apply
+
+
+def join_items(items: DataFrame, run_date: dt.date, broadcast: bool) -> Transform:
+    """Accepted actions + latest item rows -> INTERACTIONS. Unknown items are kept, flagged."""
+
+    def apply(actions: DataFrame) -> DataFrame:
+        right = items.select("item_id", "category", "brand", "price", F.lit(True).alias("item_known"))
+        right = F.broadcast(right) if broadcast else right
+        joined = actions.join(right, "item_id", "left")
+        return joined.select(
+            F.lit(run_date).alias("run_date"),
+            "user_id",
+            "item_id",
+            "action",
+            "ts",
+            "event_date",
+            F.coalesce("category", F.lit("unknown")).alias("category"),
+            F.coalesce("brand", F.lit("unknown")).alias("brand"),
+            "price",
+            F.coalesce("item_known", F.lit(False)).alias("item_known"),
+            "extra",
+        )
+
+    return apply
+
+
+def to_quarantine(source: str, run_date: dt.date) -> Transform:
+    def apply(df: DataFrame) -> DataFrame:
+        return df.select(
+            F.lit(run_date).alias("run_date"), F.lit(source).alias("source"), "source_file",
+            "reason", "detail", "raw",
+        )
+
+    return apply
+
+
+def is_quarantined() -> Column:
+    return F.col("reason").isNotNull() & ~F.col("reason").isin(*DUPLICATE_REASONS)

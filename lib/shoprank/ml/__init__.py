@@ -1,0 +1,1 @@
+"""Ranker model, task (loss and metrics), Parquet reader and Horovod training loop."""

@@ -1,0 +1,75 @@
+"""Data profile of a run and the quality gate that compares it with the previous run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from shoprank.config import ACTIONS, GateConf
+
+log = logging.getLogger(__name__)
+
+
+def profile_interactions(interactions: DataFrame) -> dict[str, float]:
+    """One aggregation pass over the accepted interactions (an action)."""
+    n = F.count(F.lit(1))
+    aggs = [
+        n.alias("accepted_rows"),
+        F.approx_count_distinct("user_id").alias("distinct_users"),
+        F.approx_count_distinct("item_id").alias("distinct_items"),
+        F.avg(F.col("price").isNull().cast("double")).alias("null_price_rate"),
+        F.avg((F.col("category") == "unknown").cast("double")).alias("unknown_category_rate"),
+        F.avg((~F.col("item_known")).cast("double")).alias("unknown_item_rate"),
+        F.min(F.unix_date("event_date")).cast("double").alias("min_event_day"),
+        F.max(F.unix_date("event_date")).cast("double").alias("max_event_day"),
+    ] + [F.avg((F.col("action") == a).cast("double")).alias(f"share_{a}") for a in ACTIONS]
+    row = interactions.agg(*aggs).collect()[0].asDict()
+    return {k: (float(v) if v is not None else 0.0) for k, v in row.items()}
+
+
+def profile_counts(counts: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Counts per source (input/quarantined/duplicates) -> profile metrics."""
+    out = {}
+    for source, c in counts.items():
+        total = max(c["input_rows"], 1)
+        out[f"{source}_input_rows"] = float(c["input_rows"])
+        out[f"{source}_quarantine_rate"] = c["quarantined"] / total
+        out[f"{source}_duplicate_rate"] = c["duplicates"] / total
+    return out
+
+
+def check_gate(current: dict[str, float], previous: dict[str, float] | None,
+               gate: GateConf) -> list[tuple[str, float, float, float]]:
+    """Breaches as (metric, allowed_lo, allowed_hi, value). Absolute limits always
+    apply; limits relative to the previous run apply when there is one."""
+    breaches = []
+
+    def within(metric: str, lo: float, hi: float) -> None:
+        value = current.get(metric)
+        if value is not None and not (lo <= value <= hi):
+            breaches.append((metric, lo, hi, value))
+
+    within("actions_quarantine_rate", 0.0, gate.max_quarantine_rate)
+    within("items_quarantine_rate", 0.0, gate.max_quarantine_rate)
+    within("null_price_rate", 0.0, gate.max_null_rate)
+    within("unknown_item_rate", 0.0, gate.max_null_rate)
+    if previous:
+        for metric in ("accepted_rows", "distinct_users", "distinct_items"):
+            prev = previous.get(metric)
+            if prev:
+                within(metric, prev * (1 - gate.max_row_change), prev * (1 + gate.max_row_change))
+        for a in ACTIONS:
+            prev = previous.get(f"share_{a}")
+            if prev is not None:
+                within(f"share_{a}", max(0.0, prev - gate.max_action_share_change),
+                       min(1.0, prev + gate.max_action_share_change))
+    return breaches
+
+
+def profile_frame(spark, run_date: dt.date, profile: dict[str, float]) -> DataFrame:
+    from shoprank.schemas import DATA_PROFILE
+
+    return spark.createDataFrame([(run_date, k, float(v)) for k, v in sorted(profile.items())], DATA_PROFILE)
