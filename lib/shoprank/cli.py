@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
 def _setup_logging() -> None:
     # Root at WARNING: Horovod logs its rendezvous chatter to the root logger at INFO.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
     logging.getLogger("shoprank").setLevel(logging.INFO)
     for noisy in ("py4j", "matplotlib", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

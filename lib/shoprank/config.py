@@ -146,9 +146,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            if type(None) in args:
-                return None
+        is_null = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
+        if is_null and type(None) in args:
+            return None
         inner = [a for a in args if a is not type(None)][0]
         return _coerce(value, inner, where)
     if origin is dict:

@@ -324,7 +324,8 @@ def _model_file(night: Night) -> tuple[str, str]:
     path = os.path.join(night.model_dir(), "model.keras")
     if not os.path.exists(path):
         raise EmptyStageError(f"no model at {path}: run train first")
-    digest = hashlib.sha1(open(path, "rb").read()).hexdigest()[:10]
+    with open(path, "rb") as fh:
+        digest = hashlib.sha1(fh.read()).hexdigest()[:10]
     version = f"{night.run_date.isoformat()}-{digest}"
     name = f"shoprank-model-{version}.keras"
     shipped = os.path.join(night.model_dir(), name)
@@ -400,8 +401,8 @@ STAGES = {
 
 def run_nightly(night: Night) -> dict:
     start = time.time()
-    for name, fn in STAGES.items():
-        fn(night)
+    for run_stage in STAGES.values():
+        run_stage(night)
     night.summary["seconds"] = round(time.time() - start, 1)
     return night.summary
 

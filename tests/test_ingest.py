@@ -1,0 +1,128 @@
+import datetime as dt
+
+from pyspark.sql import functions as F
+
+from shoprank import ingest
+from shoprank.schemas import INTERACTIONS, ITEMS, RAW_ACTIONS, RAW_ITEMS
+from tests.conftest import rows
+
+RUN_END = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+HORIZON = RUN_END - dt.timedelta(days=30)
+T0 = int((RUN_END - dt.timedelta(days=1)).timestamp())
+
+
+def raw_actions(spark, records):
+    data = [(u, i, a, ts, extra or {}, f"{u},{i},{a},{ts}", "f.csv", err)
+            for u, i, a, ts, extra, err in records]
+    return spark.createDataFrame(data, RAW_ACTIONS).drop()
+
+
+def validated(df, near=2, cap=1000, action_map=None):
+    return (df.transform(ingest.map_actions(action_map or {"pv": "view"}))
+            .transform(ingest.validate_actions(RUN_END, HORIZON, "auto"))
+            .transform(ingest.flag_bots(cap))
+            .transform(ingest.flag_duplicates(near)))
+
+
+def test_every_action_reason_code(spark):
+    df = raw_actions(spark, [
+        ("u1", "i1", "view", str(T0), None, None),                       # accepted
+        ("u1", "i2", "pv", str(T0 * 1000), None, None),                  # mapped + milliseconds
+        ("u1", "i3", "click", "2026-11-21T10:00:00Z", None, None),       # ISO-8601
+        (None, "i1", "view", str(T0), None, None),
+        ("u2", None, "view", str(T0), None, None),
+        ("u2", "i1", "hover", str(T0), None, None),
+        ("u2", "i1", "view", "yesterday", None, None),
+        ("u2", "i1", "view", str(T0 + 5 * 86400), None, None),
+        ("u2", "i1", "view", str(T0 - 90 * 86400), None, None),
+        ("u2", "i9", "view", str(T0), None, "malformed_line: expected 4 fields, found 5"),
+    ])
+    got = rows(validated(df).select("user_id", "item_id", "action", "reason"), "item_id", "reason")
+    reasons = sorted((r["reason"] or "accepted") for r in got)
+    assert reasons == sorted(["accepted", "accepted", "accepted", "null_user_id", "null_item_id",
+                              "unknown_action", "bad_timestamp", "future_timestamp", "stale_timestamp",
+                              "malformed_line"])
+    mapped = [r for r in got if r["item_id"] == "i2"][0]
+    assert mapped["action"] == "view" and mapped["reason"] is None
+
+
+def test_millis_and_iso_timestamps_parse_to_the_same_instant(spark):
+    df = spark.createDataFrame([(str(T0),), (str(T0 * 1000),), (
+        dt.datetime.fromtimestamp(T0, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),)], "ts string")
+    got = {r.t for r in df.select(ingest.parse_timestamp(F.col("ts")).alias("t")).collect()}
+    assert got == {dt.datetime.fromtimestamp(T0, dt.UTC).replace(tzinfo=None)}
+
+
+def test_exact_and_near_duplicates_within_window(spark):
+    df = raw_actions(spark, [
+        ("u1", "i1", "view", str(T0), {"device": "web"}, None),
+        ("u1", "i1", "view", str(T0), {"device": "web"}, None),       # exact duplicate
+        ("u1", "i1", "view", str(T0 + 2), None, None),                # within 2 s: near-duplicate
+        ("u1", "i1", "view", str(T0 + 60), None, None),               # outside the window: kept
+        ("u1", "i1", "click", str(T0 + 1), None, None),               # another action: kept
+    ])
+    got = [(r.ts_raw, r.action, r.reason) for r in validated(df, near=2).orderBy("action", "ts", "reason").collect()]
+    assert got == [
+        (str(T0 + 1), "click", None),
+        (str(T0), "view", None),
+        (str(T0), "view", "exact_duplicate"),
+        (str(T0 + 2), "view", "near_duplicate"),
+        (str(T0 + 60), "view", None),
+    ]
+
+
+def test_bot_like_users_are_quarantined(spark):
+    recs = [("bot", f"i{k}", "view", str(T0 + k * 10), None, None) for k in range(6)]
+    recs.append(("human", "i1", "view", str(T0), None, None))
+    got = {(r.user_id, r.reason) for r in validated(raw_actions(spark, recs), cap=5).collect()}
+    assert got == {("bot", "bot_user"), ("human", None)}
+
+
+def raw_items(spark, records):
+    data = [(i, c, b, p, t, None, u, {}, f"{i},{c},{b},{p}", "items.csv", None)
+            for i, c, b, p, t, u in records]
+    return spark.createDataFrame(data, RAW_ITEMS)
+
+
+def test_items_latest_row_fills_and_price_checks(spark):
+    df = raw_items(spark, [
+        ("i1", "Home", "acme", "10", "  Old   Lamp ", "2026-11-01T00:00:00Z"),
+        ("i1", "Home", "acme", "12", "  New   LAMP ", "2026-11-10T00:00:00Z"),  # latest wins
+        ("i2", "home", None, None, "Rug", "2026-11-10T00:00:00Z"),             # price from category median
+        ("i3", None, "zeta", "30", "Pen", None),                              # category unknown
+        ("i4", "home", "acme", "-3", "Bad", None),
+        ("i5", "home", "acme", "cheap", "Bad", None),
+        (None, "home", "acme", "3", "No id", None),
+    ])
+    flagged = df.transform(ingest.validate_items(1000.0)).transform(ingest.flag_superseded_items)
+    reasons = sorted((r.item_id or "-", r.reason or "ok") for r in flagged.collect())
+    assert reasons == [("-", "null_item_id"), ("i1", "ok"), ("i1", "superseded"), ("i2", "ok"),
+                       ("i3", "ok"), ("i4", "bad_price"), ("i5", "bad_price")]
+    clean = flagged.filter("reason is null").transform(ingest.clean_items(dt.date(2026, 11, 21)))
+    got = rows(clean.select(*ITEMS.names).drop("run_date", "updated_at", "description", "extra"), "item_id")
+    assert got == [
+        {"item_id": "i1", "category": "home", "brand": "acme", "price": 12.0, "price_filled": False, "title": "new lamp"},
+        {"item_id": "i2", "category": "home", "brand": "unknown", "price": 12.0, "price_filled": True, "title": "rug"},
+        {"item_id": "i3", "category": "unknown", "brand": "zeta", "price": 30.0, "price_filled": False, "title": "pen"},
+    ]
+
+
+def test_join_keeps_actions_on_unknown_items_flagged(spark):
+    d = dt.date(2026, 11, 21)
+    items = spark.createDataFrame([(d, "i1", "home", "acme", 5.0, False, "lamp", None, None, None)], ITEMS)
+    actions = validated(raw_actions(spark, [("u1", "i1", "view", str(T0), None, None),
+                                            ("u1", "ghost", "view", str(T0), None, None)]))
+    out = actions.filter("reason is null").transform(ingest.join_items(items, d, broadcast=True))
+    assert out.schema.simpleString() == INTERACTIONS.simpleString()
+    assert rows(out.select("item_id", "category", "item_known"), "item_id") == [
+        {"item_id": "ghost", "category": "unknown", "item_known": False},
+        {"item_id": "i1", "category": "home", "item_known": True},
+    ]
+
+
+def test_pseudonymization_is_keyed_and_stable(spark):
+    df = spark.createDataFrame([("alice",), ("bob",)], "user_id string")
+    a = [r.user_id for r in df.transform(ingest.pseudonymize_users("k1")).orderBy("user_id").collect()]
+    b = [r.user_id for r in df.transform(ingest.pseudonymize_users("k1")).orderBy("user_id").collect()]
+    c = [r.user_id for r in df.transform(ingest.pseudonymize_users("k2")).orderBy("user_id").collect()]
+    assert a == b and set(a) != set(c) and "alice" not in a and len(a[0]) == 32
