@@ -18,8 +18,9 @@ demo: setup
 	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) -m shoprank.cli nightly --conf $(CONF) --run-date $(RUN_DATE) --run-version $$(date +%s)
 
-## make test: the whole suite, slow tests included
+## make test: the whole suite, slow tests included (Airflow gets its own venv)
 test: setup
+	@bash deploy/setup_airflow.sh
 	$(PY) -m ruff check lib jobs tests bench deploy
 	$(PY) -m pytest -q tests
 

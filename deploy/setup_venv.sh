@@ -25,14 +25,15 @@ fi
 
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade "pip>=24" "setuptools>=68" wheel
+$PIP install --quiet --upgrade "pip>=24" "setuptools>=68" wheel 2>&1 | grep -v "is ignored" || true
 # Stack first (TF must be importable before Horovod compiles), then the project.
-$PIP install --quiet -e ".[dev]"
+$PIP install --quiet -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/python" -c "import tensorflow, pyspark, deltalake" # fail here if the install did
 if ! "$VENV/bin/python" -c "import horovod.tensorflow" >/dev/null 2>&1; then
   echo "Compiling Horovod 0.28.1 against TensorFlow (2-3 minutes)..."
   HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 MAKEFLAGS=-j2 \
-    $PIP install --quiet --no-cache-dir --no-build-isolation "horovod==0.28.1"
+    $PIP install --quiet --no-cache-dir --no-build-isolation "horovod==0.28.1" 2>&1 | grep -v "is ignored" || true
 fi
 "$VENV/bin/python" -c "import horovod.tensorflow, tensorflow, pyspark, deltalake; print('stack ok: tf', tensorflow.__version__, 'spark', pyspark.__version__, 'deltalake', deltalake.__version__)"
 echo "$HASH" > "$STAMP"

@@ -62,9 +62,11 @@ def _items(cfg: GenerateConf, rng: np.random.Generator) -> pd.DataFrame:
     # Power-law popularity: weight ~ 1 / rank, ranks shuffled over the catalogue.
     ranks = rng.permutation(n) + 1
     popularity = 1.0 / ranks
-    if cfg.hot_item_share > 0:
+    if cfg.hot_item_share > 0:  # skew for benchmarks: the top 1% of items get this share
         hot = ranks <= max(1, n // 100)
-        popularity = np.where(hot, popularity, popularity * 0.05)
+        hot_sum, cold_sum = popularity[hot].sum(), popularity[~hot].sum()
+        scale = hot_sum * (1 - cfg.hot_item_share) / (cfg.hot_item_share * cold_sum)
+        popularity = np.where(hot, popularity, popularity * scale)
     return pd.DataFrame({
         "item_id": [f"i{i:06d}" for i in range(n)],
         "category": [cats[c] for c in cat_of],
