@@ -101,18 +101,14 @@ def test_merge_rejects_duplicate_source_keys(spark, store):
         store.merge(dup, "latest_recommendations", ["user_id"])
 
 
-def test_failed_write_leaves_previous_version_and_vacuum_cleans_orphans(spark, store):
+def test_failed_task_leaves_previous_version_and_nothing_visible(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
     before_version = store.version("metrics")
     before_files = parquet_files(store.path("metrics"))
 
-    # Partition 0 writes its file, partition 1 fails mid-job: the job fails before any commit.
     @F.udf("double")
     def explode_on_m3(model, value):
         if model == "m3":
-            import time
-
-            time.sleep(4)  # let the healthy task finish its file first
             raise RuntimeError("simulated executor crash")
         return value
 
@@ -123,10 +119,64 @@ def test_failed_write_leaves_previous_version_and_vacuum_cleans_orphans(spark, s
         store.replace_partition(df, "metrics", D1)
     assert store.version("metrics") == before_version
     assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
-    orphans = parquet_files(store.path("metrics")) - before_files
-    assert orphans, "the surviving task should have left an uncommitted part file"
     store.vacuum("metrics", retention_hours=0)
-    assert not (parquet_files(store.path("metrics")) - before_files)
+    assert parquet_files(store.path("metrics")) == before_files
+
+
+KILLED_WRITER = """
+import datetime as dt, sys, time
+from pyspark.sql import functions as F
+from shoprank.config import SparkConf
+from shoprank.schemas import METRICS
+from shoprank.session import build_session
+from shoprank.storage import TableStore
+
+spark = build_session(SparkConf(master="local[2]", shuffle_partitions=2))
+store = TableStore(spark, sys.argv[1], "delta-rs")
+d = dt.date(2026, 11, 20)
+
+@F.udf("double")
+def slow(model, value):
+    if model == "m3":
+        print("HEALTHY-TASK-DONE", flush=True)
+        time.sleep(600)  # killed here, after the other task has written its file
+    return value
+
+good = spark.createDataFrame([(d, f"m{i}", "ndcg@10", 10, 9.0, 5) for i in range(3)], METRICS)
+bad = spark.createDataFrame([(d, "m3", "ndcg@10", 10, 9.0, 5)], METRICS)
+store.replace_partition(good.coalesce(1).union(bad.coalesce(1)).withColumn("value", slow("model", "value")),
+                        "metrics", d)
+"""
+
+
+def test_killed_writer_leaves_previous_version_and_vacuum_cleans_orphans(spark, store, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
+    before_version, before_files = store.version("metrics"), parquet_files(store.path("metrics"))
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    proc = subprocess.Popen([sys.executable, str(script), store.warehouse], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if parquet_files(store.path("metrics")) - before_files:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and its Python workers
+        proc.wait()
+    orphans = parquet_files(store.path("metrics")) - before_files
+    assert orphans, "the killed writer should have left part files behind"
+    assert store.version("metrics") == before_version
+    assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
+    store.vacuum("metrics", retention_hours=0)
+    assert parquet_files(store.path("metrics")) == before_files
     assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
 
 

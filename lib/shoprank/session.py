@@ -19,6 +19,8 @@ DEFAULTS = {
     "spark.sql.adaptive.skewJoin.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.ui.showConsoleProgress": "false",
+    # Delta readers expect INT64 microsecond timestamps, not Spark's legacy INT96.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.ui.enabled": "false",
     # Horovod's Spark runner (barrier tasks) and mapInArrow writers both rely on
     # the executors running the same interpreter as the driver in local mode.

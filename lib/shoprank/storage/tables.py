@@ -20,9 +20,10 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.fs
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -30,7 +31,7 @@ from pyspark.sql.types import StructType
 
 from shoprank.errors import SchemaMismatchError, ShopRankError
 from shoprank.schemas import TABLES
-from shoprank.storage.files import write_parquet_parts
+from shoprank.storage.files import filesystem, footer_stats, list_written_files, partition_values
 
 log = logging.getLogger(__name__)
 
@@ -134,16 +135,21 @@ class DeltaRsEngine:
 
     def _write_files(self, df: DataFrame, path: str, schema: StructType, partition_by: list[str],
                      cluster: bool):
+        """Executors write Parquet with Spark's own writer into a fresh `w-<id>/`
+        directory; the driver turns the files' footers into Delta add actions."""
         from deltalake.transaction import AddAction
 
-        data_schema = to_arrow_schema(StructType([f for f in schema.fields if f.name not in partition_by]))
-        write_id = uuid.uuid4().hex[:12]
-        infos = write_parquet_parts(df, path, data_schema, partition_by, write_id, cluster).collect()
-        actions = [
-            AddAction(r.path, r.size, dict(r.partition_values), r.modification_time, True, r.stats)
-            for r in infos
-        ]
-        return actions, sum(r.num_records for r in infos)
+        write_dir = f"w-{uuid.uuid4().hex[:16]}"
+        if partition_by and cluster:
+            df = df.repartition(*partition_by)
+        writer = df.select(*schema.names).write.mode("errorifexists").option("compression", "snappy")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(f"{path.rstrip('/')}/{write_dir}")
+        files = list_written_files(path, write_dir)
+        actions = [AddAction(f["path"], f["size"], partition_values(f["path"], partition_by), f["mtime_ms"],
+                             True, footer_stats(f["meta"])) for f in files]
+        return actions, sum(f["meta"].num_rows for f in files)
 
     def _commit(self, path: str, actions, mode: str, schema: StructType, partition_by, filters,
                 txn, metadata: dict) -> int:
@@ -199,31 +205,59 @@ class DeltaRsEngine:
                                {"shoprank.operation": f"write-{mode}", "shoprank.rows": str(rows)})
         return WriteResult(name, version, len(actions), rows)
 
-    def read(self, path: str, schema: StructType, version: int | None = None,
-             timestamp: str | None = None) -> DataFrame:
+    def read(self, path: str, schema: StructType | None, version: int | None = None,
+             timestamp: str | None = None, with_file: bool = False) -> DataFrame:
+        """The snapshot's files only (removed files are never read). Partition values
+        come from the Delta log, joined by unique file name: no directory parsing."""
         table = self._table(path, version)
         if timestamp is not None:
             table.load_as_version(dt.datetime.fromisoformat(timestamp))
-        files = table.file_uris()
         table_schema = StructType.fromJson(json.loads(table.schema().to_json()))
+        parts = table.metadata().partition_columns
+        adds = table.get_add_actions(flatten=True)
+        files = pa.table(adds).to_pylist() if adds.num_rows else []
         if not files:
-            return self.spark.createDataFrame([], table_schema)
-        root = table.table_uri
-        df = (self.spark.read.schema(table_schema).option("basePath", root).parquet(*files))
-        return df.select(*table_schema.names)
+            empty = self.spark.createDataFrame([], table_schema)
+            return empty.withColumn("_file", F.lit(None).cast("string")) if with_file else empty
+        root = table.table_uri.rstrip("/")
+        data_schema = StructType([f for f in table_schema.fields if f.name not in parts])
+        # Files live at w-<write id>/[k=v/...]part-*.parquet: the path relative to the
+        # root (its last 2 + #partition-columns segments) identifies a file.
+        depth = 2 + len(parts)
+        df = (self.spark.read.schema(data_schema).parquet(*[f"{root}/{f['path']}" for f in files])
+              .withColumn("_file", F.substring_index(F.col("_metadata.file_path"), "/", -depth)))
+        if parts:
+            types = {f.name: f.dataType for f in table_schema.fields}
+            rows = [(f["path"], *[None if f[f"partition.{c}"] is None
+                                                      else _partition_value_text(f[f"partition.{c}"]) for c in parts])
+                    for f in files]
+            mapping = self.spark.createDataFrame(rows, ["_file", *parts]).select(
+                "_file", *[F.col(c).cast(types[c]).alias(c) for c in parts])
+            df = df.join(F.broadcast(mapping), "_file")
+        cols = table_schema.names + (["_file"] if with_file else [])
+        return df.select(*cols)
 
     def merge(self, source: DataFrame, path: str, name: str, schema: StructType,
               partition_by: list[str], keys: list[str], txn) -> WriteResult:
         """Copy-on-write MERGE (upsert), distributed: only the files holding a
         matched key are rewritten, by the executors; one commit removes them
         and adds the rewritten and inserted rows."""
-        from deltalake.transaction import RemoveAction
 
         self._ensure(path, name, schema, partition_by)
         table = self._table(path)
         if txn and (table.transaction_version(txn[0]) or -1) >= txn[1]:
             return WriteResult(name, None, 0, 0, skipped=True)
         self._evolve(path, name, schema)
+        # The source is used three times (key check, touched files, new rows): compute it once.
+        source = source.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            return self._merge(source, table, path, name, schema, partition_by, keys, txn)
+        finally:
+            source.unpersist()
+
+    def _merge(self, source, table, path, name, schema, partition_by, keys, txn) -> WriteResult:
+        from deltalake.transaction import RemoveAction
+
         dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).collect()
         if dupes:
             raise ShopRankError(f"merge into {name}: source has duplicate keys, e.g. {dupes[0].asDict()}")
@@ -231,17 +265,14 @@ class DeltaRsEngine:
         files = pa.table(actions_tbl).to_pylist() if actions_tbl.num_rows else []
         removes, rewrite = [], None
         if files:
-            target = (self.read(path, schema)
-                      .withColumn("_file", F.col("_metadata.file_path")))
+            target = self.read(path, schema, with_file=True)
             touched_rows = target.join(source.select(*keys), keys, "left_semi")
-            touched = [unquote(r._file) for r in touched_rows.select("_file").distinct().collect()]
+            touched = [r._file for r in touched_rows.select("_file").distinct().collect()]  # O(files)
             if touched:
-                # Part-file names are unique (write id + uuid), so they key the lookup
-                # whatever URI form (file:/, file:///, s3://) Spark reports.
-                by_name = {f["path"].rsplit("/", 1)[-1]: f for f in files}
+                by_path = {f["path"]: f for f in files}
                 now = int(time.time() * 1000)
-                for uri in touched:
-                    info = by_name[uri.rsplit("/", 1)[-1]]
+                for rel in touched:
+                    info = by_path[rel]
                     pv = {k.split(".", 1)[1]: (None if v is None else _partition_value_text(v))
                           for k, v in info.items() if k.startswith("partition.")}
                     removes.append(RemoveAction(info["path"], True, now, info["size_bytes"], pv))
@@ -265,8 +296,23 @@ class DeltaRsEngine:
         return self._table(path).optimize.compact()
 
     def vacuum(self, path: str, retention_hours: float) -> list[str]:
-        return self._table(path).vacuum(retention_hours=retention_hours, dry_run=False,
-                                        enforce_retention_duration=False, full=True)
+        """delta-rs VACUUM (unreferenced data files older than the retention), plus the
+        `_temporary` trees a killed Spark job leaves in its write directory, which
+        delta-rs skips because of the leading underscore."""
+        removed = self._table(path).vacuum(retention_hours=retention_hours, dry_run=False,
+                                           enforce_retention_duration=False, full=True)
+        fs, root = filesystem(path)
+        cutoff = time.time() - retention_hours * 3600
+        for entry in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+            if entry.type != pyarrow.fs.FileType.Directory or not entry.base_name.startswith("w-"):
+                continue
+            temp = f"{entry.path}/_temporary"
+            info = fs.get_file_info(temp)
+            if info.type == pyarrow.fs.FileType.Directory and info.mtime.timestamp() <= cutoff:
+                leftovers = fs.get_file_info(pyarrow.fs.FileSelector(temp, recursive=True))
+                removed += [f.path for f in leftovers if f.type == pyarrow.fs.FileType.File]
+                fs.delete_dir(temp)
+        return removed
 
 
 class SparkDeltaEngine:
