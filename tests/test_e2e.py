@@ -126,8 +126,9 @@ def test_stage_runs_under_spark_submit(night_cfg, first_run):
     proc = subprocess.run([submit, "--master", "local[2]", "jobs/features.py", "--conf", "conf/local.toml",
                            "--run-date", RUN_DATE.isoformat(), *sets], capture_output=True, text=True,
                           env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "stage features: done" in proc.stderr
+    output = proc.stdout + proc.stderr  # spark-submit merges the Python driver's stderr into stdout
+    assert proc.returncode == 0, output[-3000:]
+    assert "stage features: done" in output
 
 
 def test_cli_exits_non_zero_with_a_clear_message(tmp_path):

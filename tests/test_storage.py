@@ -216,3 +216,21 @@ def test_delta_spark_reads_delta_rs_table(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.2), "metrics", D1)
     got = spark.read.format("delta").load(store.path("metrics"))
     assert {r.value for r in got.collect()} == {0.2, 1.2, 2.2}
+
+
+def test_reads_tables_written_by_other_delta_writers(spark, store):
+    """Files laid out by another writer (here delta-rs's own) are read through the log."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(METRICS)
+    data = pa.table({"run_date": [D1, D2], "model": ["a", "b"], "metric": ["auc", "auc"], "k": [None, None],
+                     "value": [0.5, 0.6], "n_users": [3, 4]}, schema=schema)
+    write_deltalake(store.path("metrics"), data, partition_by=["run_date"])
+    write_deltalake(store.path("metrics"), data.slice(1), mode="overwrite",
+                    predicate=f"run_date = '{D2.isoformat()}'")
+    got = rows(store.read("metrics").select("run_date", "model", "value"), "run_date")
+    assert got == [{"run_date": D1, "model": "a", "value": 0.5}, {"run_date": D2, "model": "b", "value": 0.6}]
+    store.replace_partition(metrics_df(spark, D1, 0.9, n=1), "metrics", D1)  # our writer on top
+    assert {(r.run_date, r.value) for r in store.read("metrics").collect()} == {(D1, 0.9), (D2, 0.6)}

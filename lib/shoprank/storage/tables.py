@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -221,11 +222,12 @@ class DeltaRsEngine:
             return empty.withColumn("_file", F.lit(None).cast("string")) if with_file else empty
         root = table.table_uri.rstrip("/")
         data_schema = StructType([f for f in table_schema.fields if f.name not in parts])
-        # Files live at w-<write id>/[k=v/...]part-*.parquet: the path relative to the
-        # root (its last 2 + #partition-columns segments) identifies a file.
-        depth = 2 + len(parts)
+        # A file is identified by its path relative to the table root, whatever wrote it
+        # (this engine's w-<id>/ directories, delta-spark, another tool).
+        root_path = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*", "", root)
         df = (self.spark.read.schema(data_schema).parquet(*[f"{root}/{f['path']}" for f in files])
-              .withColumn("_file", F.substring_index(F.col("_metadata.file_path"), "/", -depth)))
+              .withColumn("_file", F.regexp_extract(F.col("_metadata.file_path"),
+                                                    re.escape(root_path) + "/(.*)$", 1)))
         if parts:
             types = {f.name: f.dataType for f in table_schema.fields}
             rows = [(f["path"], *[None if f[f"partition.{c}"] is None
