@@ -36,18 +36,21 @@ def gen_conf(events: int):
 
 
 # ------------------------------------------------------------------ Spark side
-def _driver_rss(pid: int) -> int:
+def _driver_rss(pid: int) -> tuple[int, int]:
+    """(Python driver + driver JVM, Python driver alone). In local mode the driver JVM
+    also runs the executors' tasks, so the first figure includes executor memory."""
     import psutil
 
     proc = psutil.Process(pid)
-    total = proc.memory_info().rss
+    own = proc.memory_info().rss
+    total = own
     for child in proc.children(recursive=True):
         try:
             if "java" in child.name():  # the driver JVM; Python workers are executors, not counted
                 total += child.memory_info().rss
         except psutil.NoSuchProcess:
             pass
-    return total
+    return total, own
 
 
 def spark_worker(data: Path, out: Path) -> dict:
@@ -56,12 +59,13 @@ def spark_worker(data: Path, out: Path) -> dict:
     from shoprank.session import build_session
     from shoprank.storage import TableStore
 
-    peak = {"rss": 0}
+    peak = {"rss": 0, "python_rss": 0}
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
-            peak["rss"] = max(peak["rss"], _driver_rss(os.getpid()))
+            total, own = _driver_rss(os.getpid())
+            peak["rss"], peak["python_rss"] = max(peak["rss"], total), max(peak["python_rss"], own)
             time.sleep(0.2)
 
     threading.Thread(target=sample, daemon=True).start()
@@ -79,7 +83,8 @@ def spark_worker(data: Path, out: Path) -> dict:
     stages = _stage_task_times(spark)
     stop.set()
     spark.stop()
-    return {"seconds": seconds, "peak_rss": peak["rss"], "counts": counts, "stages": stages}
+    return {"seconds": seconds, "peak_rss": peak["rss"], "peak_python_rss": peak["python_rss"],
+            "counts": counts, "stages": stages}
 
 
 def _stage_task_times(spark) -> list[dict]:
@@ -95,7 +100,7 @@ def _stage_task_times(spark) -> list[dict]:
         q = json.load(urllib.request.urlopen(
             f"{url}/api/v1/applications/{app}/stages/{st['stageId']}/{st['attemptId']}/taskSummary?quantiles=0.5,1.0"))
         med, mx = q["executorRunTime"]
-        out.append({"stage": st["stageId"], "name": st["name"][:60], "tasks": st["numTasks"],
+        out.append({"stage": st["stageId"], "name": (st.get("description") or st["name"])[:60], "tasks": st["numTasks"],
                     "median_ms": med, "max_ms": mx})
     return out
 
@@ -218,7 +223,8 @@ def main() -> None:
             spark = json.loads(line[0][7:])
             accepted = spark["counts"]["actions"]["accepted"]
             print(f"spark  : {spark['seconds']:7.1f}s  {counts.actions / spark['seconds']:>12,.0f} events/s  "
-                  f"accepted {accepted:,}; peak driver RSS {spark['peak_rss'] / 2**20:,.0f} MiB", flush=True)
+                  f"accepted {accepted:,}; peak driver RSS {spark['peak_rss'] / 2**20:,.0f} MiB "
+                  f"(Python driver alone {spark['peak_python_rss'] / 2**20:,.0f} MiB)", flush=True)
             for st in spark["stages"]:
                 print(f"  stage {st['stage']:>3} {st['name']:60s} tasks={st['tasks']:>3} "
                       f"median={st['median_ms'] / 1000:6.2f}s max={st['max_ms'] / 1000:6.2f}s")

@@ -31,6 +31,13 @@ def test_bad_values_say_what_was_expected(override, message):
         load_config("conf/local.toml", [override])
 
 
+def test_overrides_reach_table_valued_keys():
+    cfg = load_config("conf/local.toml", ["spark.conf.spark.ui.enabled=true", "input.action_map.pv=view"])
+    assert cfg.spark.conf["spark.ui.enabled"] == "true"
+    assert cfg.spark.conf["spark.driver.memory"] == "4g"  # the file's other entries stay
+    assert cfg.input.action_map == {"pv": "view"}
+
+
 def test_run_date_never_from_file(tmp_path):
     conf = tmp_path / "c.toml"
     conf.write_text('run_date = "2026-01-01"\n')

@@ -234,3 +234,29 @@ def test_reads_tables_written_by_other_delta_writers(spark, store):
     assert got == [{"run_date": D1, "model": "a", "value": 0.5}, {"run_date": D2, "model": "b", "value": 0.6}]
     store.replace_partition(metrics_df(spark, D1, 0.9, n=1), "metrics", D1)  # our writer on top
     assert {(r.run_date, r.value) for r in store.read("metrics").collect()} == {(D1, 0.9), (D2, 0.6)}
+
+
+def test_time_travel_by_timestamp_and_maintain(spark, store):
+    import time
+
+    from shoprank.pipeline import Night, run_maintain
+
+    for i in range(3):  # three small writes of one partition -> several small files
+        store.replace_partition(metrics_df(spark, D1, float(i)), "metrics", D1)
+        if i == 0:
+            time.sleep(1.1)
+            between = dt.datetime.now(dt.UTC).isoformat()
+            time.sleep(1.1)
+    assert {r.value for r in store.read("metrics", timestamp=between).collect()} == {0.0, 1.0, 2.0}
+    store.append(metrics_df(spark, D2, 5.0), "metrics")
+    store.append(metrics_df(spark, D2, 6.0, n=1), "metrics")
+    before = {(r.run_date, r.model, r.value) for r in store.read("metrics").collect()}
+    active_before = len(DeltaTable(store.path("metrics")).file_uris())
+    night = Night(spark, None, D1, store)
+    result = run_maintain(night, retention_hours=0)
+    assert result["metrics"]["vacuumed_files"] > 0
+    assert len(DeltaTable(store.path("metrics")).file_uris()) < active_before  # compacted
+    assert {(r.run_date, r.model, r.value) for r in store.read("metrics").collect()} == before
+    # Only the live files remain on disk after VACUUM with zero retention.
+    live = {os.path.normpath(u) for u in DeltaTable(store.path("metrics")).file_uris()}
+    assert {os.path.normpath(f) for f in parquet_files(store.path("metrics"))} == live

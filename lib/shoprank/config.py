@@ -203,15 +203,23 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 
 def _apply_override(data: dict[str, Any], assignment: str) -> None:
+    """`section.key=value`; for a table-valued key (spark.conf, input.action_map, ...)
+    the rest of the dotted path is the table key: `spark.conf.spark.ui.enabled=true`."""
     if "=" not in assignment:
         raise ConfigError(f"override '{assignment}': expected section.key=value")
     dotted, value = assignment.split("=", 1)
     keys = dotted.strip().split(".")
-    node = data
-    for key in keys[:-1]:
+    node, cls = data, Config
+    for i, key in enumerate(keys[:-1]):
+        hints = typing.get_type_hints(cls) if cls is not None else {}
+        tp = hints.get(key)
+        if tp is not None and typing.get_origin(tp) is dict:
+            node.setdefault(key, {})[".".join(keys[i + 1:])] = value
+            return
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override '{assignment}': '{key}' is not a section")
+        cls = tp if tp is not None and dataclasses.is_dataclass(tp) else None
     node[keys[-1]] = value
 
 

@@ -92,6 +92,12 @@ def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: 
     return apply
 
 
+def cluster_by_user(df: DataFrame) -> DataFrame:
+    """One shuffle by user serves both window passes below (bots per user-day,
+    duplicates per user-item-action): hash(user_id) satisfies both distributions."""
+    return df.repartition("user_id")
+
+
 def flag_bots(max_events_per_user_day: int) -> Transform:
     """Users above the daily event cap are bot-like: their rows for that day are quarantined."""
 
@@ -115,18 +121,19 @@ def flag_duplicates(near_dup_seconds: int) -> Transform:
 
     def apply(df: DataFrame) -> DataFrame:
         valid = F.col("reason").isNull()
-        df = df.withColumn("_extra_json", F.to_json(F.map_entries(F.map_from_entries(
-            F.array_sort(F.map_entries("extra"))))))
-        w = Window.partitionBy("user_id", "item_id", "action", valid).orderBy("ts", "_extra_json", "raw")
-        prev_ts, prev_extra = F.lag("ts").over(w), F.lag("_extra_json").over(w)
+        # Sorted entries make extras comparable (maps are not) without serialising them.
+        df = df.withColumn("_extra_key", F.array_sort(F.map_entries(F.coalesce(
+            "extra", F.create_map().cast("map<string,string>")))))
+        w = Window.partitionBy("user_id", "item_id", "action", valid).orderBy("ts", "_extra_key", "raw")
+        prev_ts, prev_extra = F.lag("ts").over(w), F.lag("_extra_key").over(w)
         gap = F.col("ts").cast("double") - prev_ts.cast("double")
         dup = (F.when(~valid, None)
-               .when((gap == 0) & (F.col("_extra_json") == prev_extra), "exact_duplicate")
+               .when((gap == 0) & (F.col("_extra_key") == prev_extra), "exact_duplicate")
                .when(gap <= near_dup_seconds, "near_duplicate"))
         return (df.withColumn("reason", F.coalesce("reason", dup))
                 .withColumn("detail", F.when(dup.isNotNull() & valid, F.concat(
                     F.lit("previous event at "), prev_ts.cast("string"))).otherwise(F.col("detail")))
-                .drop("_extra_json"))
+                .drop("_extra_key"))
 
     return apply
 

@@ -113,6 +113,25 @@ def _count_summary(outcomes: dict[str, int]) -> dict[str, int]:
     }
 
 
+def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dict, quarantine) -> tuple[list, list[str]]:
+    """Audit rows and problems: per input, input = accepted + quarantined + duplicates,
+    where `accepted` is what the table write actually committed."""
+    audit, problems = [], []
+    for source, c in counts.items():
+        wrote = written[source]
+        accepted = c["accepted"] if wrote.skipped else wrote.rows
+        ok = c["input_rows"] == accepted + c["quarantined"] + c["duplicates"] and accepted == c["accepted"]
+        audit.append((run_date, source, c["input_rows"], accepted, c["quarantined"], c["exact_duplicates"],
+                      c["near_duplicates"], ok))
+        if not ok:
+            problems.append(f"{source}: input {c['input_rows']} != accepted {accepted} + quarantined "
+                            f"{c['quarantined']} + duplicates {c['duplicates']}")
+    expected = sum(c["quarantined"] for c in counts.values())
+    if not quarantine.skipped and quarantine.rows != expected:
+        problems.append(f"quarantine: wrote {quarantine.rows} rows, expected {expected}")
+    return audit, problems
+
+
 def run_ingest(night: Night) -> dict:
     cfg, rd = night.cfg, night.run_date
     w = night.windows
@@ -120,6 +139,7 @@ def run_ingest(night: Night) -> dict:
         actions = (_raw_actions(night)
                    .transform(ingest.map_actions(cfg.input.action_map))
                    .transform(ingest.validate_actions(w.end, w.horizon_start, cfg.input.ts_unit))
+                   .transform(ingest.cluster_by_user)
                    .transform(ingest.flag_bots(cfg.validation.max_events_per_user_day))
                    .transform(ingest.flag_duplicates(cfg.validation.near_dup_seconds))
                    .persist(StorageLevel.MEMORY_AND_DISK))
@@ -141,20 +161,7 @@ def run_ingest(night: Night) -> dict:
             ingest.join_items(night.store.read("items", rd), rd, broadcast=False))
         ia = night.store.replace_partition(interactions, "interactions", rd, night.run_version)
 
-        written = {"actions": ia, "items": it}
-        audit, problems = [], []
-        for source, c in counts.items():
-            wrote = written[source]
-            accepted = c["accepted"] if wrote.skipped else wrote.rows
-            ok = c["input_rows"] == accepted + c["quarantined"] + c["duplicates"] and accepted == c["accepted"]
-            audit.append((rd, source, c["input_rows"], accepted, c["quarantined"], c["exact_duplicates"],
-                          c["near_duplicates"], ok))
-            if not ok:
-                problems.append(f"{source}: input {c['input_rows']} != accepted {accepted} + quarantined "
-                                f"{c['quarantined']} + duplicates {c['duplicates']}")
-        q_expected = counts["actions"]["quarantined"] + counts["items"]["quarantined"]
-        if not q.skipped and q.rows != q_expected:
-            problems.append(f"quarantine: wrote {q.rows} rows, expected {q_expected}")
+        audit, problems = reconcile(rd, counts, {"actions": ia, "items": it}, q)
         night.store.replace_partition(night.spark.createDataFrame(audit, RUN_AUDIT), "run_audit", rd,
                                       night.run_version)
 

@@ -63,15 +63,19 @@ def same_type(a, b) -> bool:
     return a.simpleString() == b.simpleString()
 
 
+def require_columns(table: str, expected: StructType, found: StructType) -> None:
+    """Every expected column present with the same type, or a typed error naming it."""
+    have = {f.name: f for f in found.fields}
+    for field in expected.fields:
+        got = have.get(field.name)
+        if got is None or not same_type(got.dataType, field.dataType):
+            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
+                                      "column missing" if got is None else got.dataType.simpleString())
+
+
 def check_schema(table: str, existing: StructType, incoming: StructType) -> list[str]:
     """Schema policy. Returns new columns to add; raises on drops and type changes."""
-    found = {f.name: f for f in incoming.fields}
-    for field in existing.fields:
-        if field.name not in found:
-            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(), "column missing")
-        if not same_type(found[field.name].dataType, field.dataType):
-            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
-                                      found[field.name].dataType.simpleString())
+    require_columns(table, existing, incoming)
     known = {f.name for f in existing.fields}
     added = [f for f in incoming.fields if f.name not in known]
     for field in added:
@@ -82,18 +86,12 @@ def check_schema(table: str, existing: StructType, incoming: StructType) -> list
 
 
 def conform(df: DataFrame, schema: StructType, table: str) -> DataFrame:
-    """Select the table's columns in order, failing loudly on a missing column or
-    a type that differs; nullability is taken from the declared schema."""
-    have = {f.name: f for f in df.schema.fields}
-    for field in schema.fields:
-        if field.name not in have:
-            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(), "column missing")
-        if not same_type(have[field.name].dataType, field.dataType):
-            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
-                                      have[field.name].dataType.simpleString())
-    return df.select(*[
-        F.col(f.name) if have[f.name].dataType == f.dataType else F.col(f.name).cast(f.dataType)
-        for f in schema.fields])
+    """The table's columns in order, cast to the declared types where only nested
+    nullability differs; a missing column or another type is a typed error."""
+    require_columns(table, schema, df.schema)
+    have = {f.name: f.dataType for f in df.schema.fields}
+    return df.select(*[F.col(f.name) if have[f.name] == f.dataType else F.col(f.name).cast(f.dataType)
+                       for f in schema.fields])
 
 
 def _partition_value_text(value) -> str:
