@@ -53,7 +53,7 @@ def _driver_rss(pid: int) -> tuple[int, int]:
     return total, own
 
 
-def spark_worker(data: Path, out: Path) -> dict:
+def spark_worker(data: Path, out: Path, master: str) -> dict:
     from shoprank import pipeline
     from shoprank.config import load_config
     from shoprank.session import build_session
@@ -72,7 +72,7 @@ def spark_worker(data: Path, out: Path) -> dict:
     cfg = load_config(HERE.parent / "conf" / "local.toml", [
         f"input.actions_path={data}/actions", f"input.items_path={data}/items",
         f"storage.warehouse={out}/warehouse", f"storage.work_dir={out}/work",
-        "spark.conf.spark.ui.enabled=true", "spark.shuffle_partitions=8",
+        "spark.conf.spark.ui.enabled=true", "spark.shuffle_partitions=8", f"spark.master={master}",
         "validation.max_events_per_user_day=5000"])
     spark = build_session(cfg.spark)
     store = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
@@ -187,15 +187,34 @@ def duckdb_run(data: Path, out: Path) -> dict:
 
 
 # ------------------------------------------------------------------- driver
+ISOLATED_MASTER = "local-cluster[2,1,4096]"
+
+
+def run_spark(data: Path, out: Path, master: str) -> dict:
+    """One Spark ingest in a fresh process (its own driver, so its own peak RSS)."""
+    proc = subprocess.run([sys.executable, __file__, "--worker", str(data), str(out), master],
+                          capture_output=True, text=True)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    shutil.rmtree(out, ignore_errors=True)
+    if proc.returncode != 0 or not line:
+        print(proc.stderr[-3000:])
+        raise SystemExit(f"spark run failed on {data} with master {master}")
+    return json.loads(line[0][7:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", default="1000000,10000000")
     p.add_argument("--keep", action="store_true", help="keep the generated data")
-    p.add_argument("--worker", nargs=2, metavar=("DATA", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--isolated-rss", action=argparse.BooleanOptionalAction, default=True,
+                   help="also run Spark with executors in their own JVMs (local-cluster) to "
+                        "measure the driver's RSS alone")
+    p.add_argument("--worker", nargs=3, metavar=("DATA", "OUT", "MASTER"), help=argparse.SUPPRESS)
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.worker:
-        print("RESULT " + json.dumps(spark_worker(Path(args.worker[0]), Path(args.worker[1])), default=str))
+        print("RESULT " + json.dumps(spark_worker(Path(args.worker[0]), Path(args.worker[1]), args.worker[2]),
+                                     default=str))
         return
 
     from shoprank.generate import generate
@@ -213,14 +232,7 @@ def main() -> None:
             print(f"duckdb : {duck['seconds']:7.1f}s  {counts.actions / duck['seconds']:>12,.0f} events/s  "
                   f"accepted {duck['accepted']:,}; top 1% of items get {duck['top1pct_item_share']:.0%} of events",
                   flush=True)
-            out = root / f"spark-{size}"
-            proc = subprocess.run([sys.executable, __file__, "--worker", str(data), str(out)],
-                                  capture_output=True, text=True)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode != 0 or not line:
-                print(proc.stderr[-3000:])
-                raise SystemExit(f"spark run failed for {size}")
-            spark = json.loads(line[0][7:])
+            spark = run_spark(data, root / f"spark-{size}", "local[2]")
             accepted = spark["counts"]["actions"]["accepted"]
             print(f"spark  : {spark['seconds']:7.1f}s  {counts.actions / spark['seconds']:>12,.0f} events/s  "
                   f"accepted {accepted:,}; peak driver RSS {spark['peak_rss'] / 2**20:,.0f} MiB "
@@ -228,14 +240,22 @@ def main() -> None:
             for st in spark["stages"]:
                 print(f"  stage {st['stage']:>3} {st['name']:60s} tasks={st['tasks']:>3} "
                       f"median={st['median_ms'] / 1000:6.2f}s max={st['max_ms'] / 1000:6.2f}s")
+            if args.isolated_rss:
+                iso = run_spark(data, root / f"spark-iso-{size}", ISOLATED_MASTER)
+                spark["isolated_driver_rss"] = iso["peak_rss"]
+                print(f"spark  : {iso['seconds']:7.1f}s  with executors in their own JVMs ({ISOLATED_MASTER}): "
+                      f"peak driver RSS {iso['peak_rss'] / 2**20:,.0f} MiB", flush=True)
             results[size] = {"events": counts.actions, "spark": spark, "duck": duck}
-            shutil.rmtree(out, ignore_errors=True)
             if not args.keep:
                 shutil.rmtree(data, ignore_errors=True)
         sizes = sorted(results)
         small, big = results[sizes[0]], results[sizes[-1]]
         ratio = big["spark"]["seconds"] / big["duck"]["seconds"]
         rss = big["spark"]["peak_rss"] / small["spark"]["peak_rss"]
+        if "isolated_driver_rss" in big["spark"]:
+            iso = big["spark"]["isolated_driver_rss"] / small["spark"]["isolated_driver_rss"]
+            print(f"driver RSS 10M/1M with executors in their own JVMs: {iso:.2f} "
+                  "(the headline below is local[2], where the driver JVM also runs the tasks)")
         print(f"\netl_time_ratio_vs_duckdb={ratio:.2f} driver_rss_10m_over_1m={rss:.2f}")
     finally:
         if not args.keep:
