@@ -46,7 +46,9 @@ def _driver_rss(pid: int) -> tuple[int, int]:
     total = own
     for child in proc.children(recursive=True):
         try:
-            if "java" in child.name():  # the driver JVM; Python workers are executors, not counted
+            # The driver JVM only: executor JVMs (local-cluster) are children of a JVM,
+            # and Python workers are executors too; neither is counted.
+            if "java" in child.name() and "java" not in child.parent().name():
                 total += child.memory_info().rss
         except psutil.NoSuchProcess:
             pass
