@@ -50,7 +50,8 @@ def negative_pool(events: DataFrame, items: DataFrame) -> DataFrame:
 def index_rows(df: DataFrame) -> tuple[DataFrame, int]:
     """Dense 0..n-1 row index without collecting rows: per-partition offsets only.
 
-    Runs actions (persist + count), so it is a named step, not a transform."""
+    Runs actions, so it is a named step, not a transform. The returned frame is
+    cached; the caller unpersists it when done."""
     with_pid = df.withColumn("_pid", F.spark_partition_id()).persist(StorageLevel.MEMORY_AND_DISK)
     counts = sorted((r._pid, r["count"]) for r in with_pid.groupBy("_pid").count().collect())
     offsets, total = {}, 0
@@ -61,7 +62,9 @@ def index_rows(df: DataFrame) -> tuple[DataFrame, int]:
     w = Window.partitionBy("_pid").orderBy(F.monotonically_increasing_id())
     indexed = with_pid.withColumn(
         "idx", (offset_map[F.col("_pid")] + F.row_number().over(w) - 1) if offset_map is not None
-        else F.lit(0).cast("long")).drop("_pid")
+        else F.lit(0).cast("long")).drop("_pid").persist(StorageLevel.MEMORY_AND_DISK)
+    indexed.count()  # materialise while the partition ids above are still the cached ones
+    with_pid.unpersist()
     return indexed, total
 
 

@@ -82,7 +82,7 @@ def _items(cfg: GenerateConf, rng: np.random.Generator) -> pd.DataFrame:
     })
 
 
-def _group_sampler(items: pd.DataFrame, n_cats: int, hot_share: float):
+def _group_sampler(items: pd.DataFrame, n_cats: int):
     """Inverse-CDF sampler for items within (category, price band) groups."""
     bands = np.digitize(items["log_price"], np.quantile(items["log_price"], np.linspace(0, 1, PRICE_BANDS + 1)[1:-1]))
     group = items["cat_idx"].to_numpy() * PRICE_BANDS + bands
@@ -112,10 +112,10 @@ def _group_sampler(items: pd.DataFrame, n_cats: int, hot_share: float):
         pos = np.minimum(pos, len(order) - 1)
         return order[pos]
 
-    return sample, bands
+    return sample
 
 
-def _users(cfg: GenerateConf, items: pd.DataFrame, rng: np.random.Generator):
+def _users(cfg: GenerateConf, rng: np.random.Generator):
     n = cfg.users
     pref = np.full((n, cfg.categories), 0.15 / cfg.categories)
     for u in range(n):
@@ -213,8 +213,8 @@ def generate(cfg: GenerateConf, actions_dir: str | Path, items_dir: str | Path, 
             if old.is_file():
                 old.unlink()
     items = _items(cfg, rng)
-    sampler, _ = _group_sampler(items, cfg.categories, cfg.hot_item_share)
-    pref, band, activity = _users(cfg, items, rng)
+    sampler = _group_sampler(items, cfg.categories)
+    pref, band, activity = _users(cfg, rng)
     run_end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
     files, n_actions, n_dirty = [], 0, 0
     ext = {"csv": "csv", "json": "jsonl", "parquet": "parquet"}[fmt]

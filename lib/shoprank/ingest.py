@@ -41,11 +41,13 @@ def parse_timestamp(col: Column, unit: str = "auto") -> Column:
     return F.when(is_number, from_number).otherwise(from_text)
 
 
-def _first_reason(*checks: tuple[Column, str | Column]) -> Column:
-    out = F.lit(None).cast("string")
-    for cond, reason in reversed(checks):
-        out = F.when(cond, reason if isinstance(reason, Column) else F.lit(reason)).otherwise(out)
-    return out
+def _first_failure(*checks: tuple[Column, str | Column, Column | None]) -> tuple[Column, Column]:
+    """(reason, detail) of the first failing check; the detail always belongs to the reason."""
+    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
+    for cond, why, more in reversed(checks):
+        reason = F.when(cond, why if isinstance(why, Column) else F.lit(why)).otherwise(reason)
+        detail = F.when(cond, more if more is not None else F.lit(None).cast("string")).otherwise(detail)
+    return reason, detail
 
 
 def map_actions(action_map: Mapping[str, str]) -> Transform:
@@ -66,25 +68,18 @@ def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: 
 
     def apply(df: DataFrame) -> DataFrame:
         df = df.withColumn("ts_raw", F.col("ts")).withColumn("ts", parse_timestamp(F.col("ts"), ts_unit))
-        reason = _first_reason(
-            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0]),
-            (F.col("user_id").isNull(), "null_user_id"),
-            (F.col("item_id").isNull(), "null_item_id"),
-            (F.col("action").isNull(), "unknown_action"),
-            (F.col("ts").isNull(), "bad_timestamp"),
-            (F.col("ts") >= F.lit(run_end), "future_timestamp"),
-            (F.col("ts") < F.lit(horizon_start), "stale_timestamp"),
-        )
-        detail = _first_reason(
-            (F.col("parse_error").isNotNull(), F.col("parse_error")),
-            (F.col("action").isNull() & F.col("action_raw").isNotNull(),
+        ts = F.col("ts")
+        reason, detail = _first_failure(
+            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0], F.col("parse_error")),
+            (F.col("user_id").isNull(), "null_user_id", None),
+            (F.col("item_id").isNull(), "null_item_id", None),
+            (F.col("action").isNull(), "unknown_action",
              F.concat(F.lit("action '"), F.col("action_raw"), F.lit("' not in the action map"))),
-            (F.col("ts").isNull() & F.col("ts_raw").isNotNull(),
-             F.concat(F.lit("cannot parse ts '"), F.col("ts_raw"), F.lit("'"))),
-            (F.col("ts") >= F.lit(run_end),
-             F.concat(F.lit(f"ts after run end {run_end.isoformat()}: "), F.col("ts").cast("string"))),
-            (F.col("ts") < F.lit(horizon_start),
-             F.concat(F.lit(f"ts before horizon {horizon_start.isoformat()}: "), F.col("ts").cast("string"))),
+            (ts.isNull(), "bad_timestamp", F.concat(F.lit("cannot parse ts '"), F.col("ts_raw"), F.lit("'"))),
+            (ts >= F.lit(run_end), "future_timestamp",
+             F.concat(F.lit(f"ts after run end {run_end.isoformat()}: "), ts.cast("string"))),
+            (ts < F.lit(horizon_start), "stale_timestamp",
+             F.concat(F.lit(f"ts before horizon {horizon_start.isoformat()}: "), ts.cast("string"))),
         )
         return (df.withColumn("reason", reason).withColumn("detail", detail)
                 .withColumn("event_date", F.to_date("ts")))
@@ -155,19 +150,13 @@ def validate_items(max_price: float) -> Transform:
         price = F.col("price").try_cast("double")
         df = df.withColumn("price_value", price).withColumn(
             "updated_ts", parse_timestamp(F.col("updated_at"), "auto"))
-        reason = _first_reason(
-            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0]),
-            (F.col("item_id").isNull(), "null_item_id"),
-            (F.col("price").isNotNull() & price.isNull(), "bad_price"),
-            (price <= 0, "bad_price"),
-            (price > max_price, "bad_price"),
-        )
-        detail = _first_reason(
-            (F.col("parse_error").isNotNull(), F.col("parse_error")),
-            (F.col("price").isNotNull() & price.isNull(),
+        out_of_range = F.concat(F.lit(f"price must be in (0, {max_price:g}], found "), F.col("price"))
+        reason, detail = _first_failure(
+            (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0], F.col("parse_error")),
+            (F.col("item_id").isNull(), "null_item_id", None),
+            (F.col("price").isNotNull() & price.isNull(), "bad_price",
              F.concat(F.lit("price '"), F.col("price"), F.lit("' is not a number"))),
-            ((price <= 0) | (price > max_price),
-             F.concat(F.lit(f"price must be in (0, {max_price:g}], found "), F.col("price"))),
+            ((price <= 0) | (price > max_price), "bad_price", out_of_range),
         )
         return df.withColumn("reason", reason).withColumn("detail", detail)
 

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -24,7 +24,7 @@ from shoprank import ingest, metrics, quality
 from shoprank.config import Config
 from shoprank.errors import EmptyStageError, QualityGateError, ReconciliationError, ShopRankError
 from shoprank.features import attach_features, in_window, item_features, user_features
-from shoprank.schemas import RUN_AUDIT
+from shoprank.schemas import EXAMPLES, RUN_AUDIT
 from shoprank.score import latest_by_user, rerank, score_pairs
 from shoprank.storage import TableStore
 from shoprank.storage.sources import canonical_columns, read_records
@@ -49,7 +49,7 @@ class Night:
         return ex.Windows.for_run(self.run_date, self.cfg.validation.horizon_days, e.label_days, e.validation_days)
 
     def work(self, *parts: str) -> str:
-        return os.path.join(os.path.abspath(self.cfg.storage.work_dir), *parts, )
+        return os.path.join(os.path.abspath(self.cfg.storage.work_dir), *parts)
 
     def examples_dir(self, split: str) -> str:
         return self.work("examples", self.run_date.isoformat(), split)
@@ -307,6 +307,7 @@ def run_candidates(night: Night) -> dict:
 
 # ---------------------------------------------------------------------- train
 def run_train(night: Night) -> dict:
+    from shoprank.ml.model import ModelSpec
     from shoprank.ml.train import TrainParams, run_training
 
     t = night.cfg.train
@@ -317,8 +318,7 @@ def run_train(night: Night) -> dict:
         model_dir = night.model_dir()
         shutil.rmtree(model_dir, ignore_errors=True)  # a re-run trains afresh, never resumes stale state
         os.makedirs(model_dir, exist_ok=True)
-        spec = {"embedding_dim": t.embedding_dim, "user_buckets": t.user_buckets, "item_buckets": t.item_buckets,
-                "category_buckets": t.category_buckets, "brand_buckets": t.brand_buckets}
+        spec = {f.name: getattr(t, f.name) for f in fields(ModelSpec) if hasattr(t, f.name)}
         params = TrainParams(tuple(files), model_dir, t.epochs, t.batch_size, t.learning_rate, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
         night.summary["train"] = {"ranks": result["size"], "final_loss": result["history"]["loss"][-1],
@@ -370,7 +370,7 @@ def run_evaluate(night: Night) -> dict[str, dict[str, float]]:
     rd, k = night.run_date, 10
     with stage(night, "evaluate"):
         name, version = _model_file(night)
-        val = night.spark.read.schema(_examples_schema()).parquet(night.examples_dir("validation"))
+        val = night.spark.read.schema(EXAMPLES).parquet(night.examples_dir("validation"))
         scored = val.transform(score_pairs(name)).persist(StorageLevel.MEMORY_AND_DISK)
         results = {
             "ranker": metrics.summarize(metrics.per_user_metrics(scored, "score", k), k),
@@ -385,12 +385,6 @@ def run_evaluate(night: Night) -> dict[str, dict[str, float]]:
                      r["ndcg@10"], r["auc"] or 0.0, r["n_users"])
         night.summary["metrics"] = results
         return results
-
-
-def _examples_schema():
-    from shoprank.schemas import EXAMPLES
-
-    return EXAMPLES
 
 
 # -------------------------------------------------------------------- nightly
@@ -436,4 +430,4 @@ def describe_outputs(night: Night) -> list[str]:
     return [f"{t:24s} {night.store.path(t)}" for t in TABLES if night.store.exists(t)]
 
 
-__all__ = ["Night", "STAGES", "run_nightly", "run_maintain", "describe_outputs", "asdict"]
+__all__ = ["Night", "STAGES", "run_nightly", "run_maintain", "describe_outputs"]

@@ -70,7 +70,7 @@ def train_on_rank(params: dict) -> dict:
         os.makedirs(os.path.join(p.model_dir, "checkpoints"), exist_ok=True)
         callbacks.append(tf.keras.callbacks.ModelCheckpoint(
             os.path.join(p.model_dir, "checkpoints", "epoch-{epoch:02d}.weights.h5"), save_weights_only=True))
-        callbacks.append(_EpochLog(p.epochs))
+        callbacks.append(_epoch_log(p.epochs))
     start = time.time()
     history = model.fit(dataset, epochs=p.epochs, steps_per_epoch=steps, callbacks=callbacks,
                         verbose=0)
@@ -84,19 +84,17 @@ def train_on_rank(params: dict) -> dict:
     return result
 
 
-class _EpochLog:
-    """Keras callback (rank 0): one line per epoch with loss and AUC."""
+def _epoch_log(epochs: int):
+    """Keras callback for rank 0: one line per epoch with loss and AUC."""
+    import tensorflow as tf
 
-    def __new__(cls, epochs: int):
-        import tensorflow as tf
+    class EpochLog(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            print(f"[rank 0] epoch {epoch + 1}/{epochs} loss={logs.get('loss', float('nan')):.4f} "
+                  f"auc={logs.get('auc', float('nan')):.4f}", flush=True)
 
-        class EpochLog(tf.keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                print(f"[rank 0] epoch {epoch + 1}/{epochs} loss={logs.get('loss', float('nan')):.4f} "
-                      f"auc={logs.get('auc', float('nan')):.4f}", flush=True)
-
-        return EpochLog()
+    return EpochLog()
 
 
 def run_training(spark, params: TrainParams, num_proc: int) -> dict:
@@ -105,11 +103,10 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
 
     log.info("horovod.spark.run: %d ranks, %d shards, %d epochs", num_proc, len(params.train_files),
              params.epochs)
-    env = {"PYTHONPATH": os.pathsep.join(p for p in [os.environ.get("PYTHONPATH", "")] if p),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         results = horovod.spark.run(train_on_rank, args=(asdict(params),), num_proc=num_proc,
-                                    env={**os.environ, **env}, verbose=1)
+                                    env=env, verbose=1)
     except RuntimeError as exc:  # a rank died; its traceback is in the log above
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)

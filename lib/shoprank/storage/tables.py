@@ -124,7 +124,8 @@ class DeltaRsEngine:
 
         if self.exists(path):
             return
-        os.makedirs(path, exist_ok=True) if "://" not in path else None
+        if "://" not in path:
+            os.makedirs(path, exist_ok=True)
         try:
             DeltaTable.create(path, to_arrow_schema(schema), mode="ignore",
                               partition_by=partition_by or None, name=name)
@@ -347,31 +348,25 @@ class SparkDeltaEngine:
     def write(self, df, path, name, schema, partition_by, mode, partition_values, txn,
               cluster=False) -> WriteResult:
         self._ensure(path, schema, partition_by)
-        if txn and self._txn_version(path, txn[0]) >= txn[1]:
-            return WriteResult(name, None, 0, 0, skipped=True)
         check_schema(name, self.schema(path), schema)
+        before = self.version(path)
         writer = df.write.format("delta").mode(mode).option("mergeSchema", "true")
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         if mode == "overwrite" and partition_values:
             cond = " AND ".join(f"{k} = '{_partition_value_text(v)}'" for k, v in partition_values.items())
             writer = writer.option("replaceWhere", cond)
-        if txn:
+        if txn:  # Delta skips a write whose (app id, version) is already committed
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         writer.save(path)
-        last = self._dt(path).history(1).collect()[0]
-        rows = int((last.operationMetrics or {}).get("numOutputRows", 0))
-        files = int((last.operationMetrics or {}).get("numFiles", 0))
-        return WriteResult(name, last.version, files, rows)
+        return self._result(path, name, before, "numOutputRows")
 
-    def _txn_version(self, path: str, app_id: str) -> int:
-        # Delta records txn actions in the log; read the latest for this app id.
-        log_df = self.spark.read.json(f"{path}/_delta_log/*.json")
-        if "txn" not in log_df.columns:
-            return -1
-        row = (log_df.filter(F.col("txn.appId") == app_id)
-               .agg(F.max("txn.version").alias("v")).collect()[0])
-        return -1 if row.v is None else int(row.v)
+    def _result(self, path: str, name: str, before: int, rows_metric: str) -> WriteResult:
+        last = self._dt(path).history(1).collect()[0]
+        if last.version == before:
+            return WriteResult(name, None, 0, 0, skipped=True)
+        metrics = last.operationMetrics or {}
+        return WriteResult(name, last.version, int(metrics.get("numFiles", 0)), int(metrics.get(rows_metric, 0)))
 
     def read(self, path, schema, version=None, timestamp=None) -> DataFrame:
         reader = self.spark.read.format("delta")
@@ -383,14 +378,20 @@ class SparkDeltaEngine:
 
     def merge(self, source, path, name, schema, partition_by, keys, txn) -> WriteResult:
         self._ensure(path, schema, partition_by)
-        if txn and self._txn_version(path, txn[0]) >= txn[1]:
-            return WriteResult(name, None, 0, 0, skipped=True)
+        before = self.version(path)
         cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        (self._dt(path).alias("t").merge(source.alias("s"), cond)
-         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-        last = self._dt(path).history(1).collect()[0]
-        rows = int((last.operationMetrics or {}).get("numTargetRowsInserted", 0))
-        return WriteResult(name, last.version, 0, rows)
+        conf = self.spark.conf
+        if txn:  # the session-level form of txnAppId/txnVersion, which Delta's DML honours
+            conf.set("spark.databricks.delta.write.txnAppId", txn[0])
+            conf.set("spark.databricks.delta.write.txnVersion", str(txn[1]))
+        try:
+            (self._dt(path).alias("t").merge(source.alias("s"), cond)
+             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+        finally:
+            if txn:
+                conf.unset("spark.databricks.delta.write.txnAppId")
+                conf.unset("spark.databricks.delta.write.txnVersion")
+        return self._result(path, name, before, "numTargetRowsInserted")
 
     def history(self, path):
         return [r.asDict(recursive=True) for r in self._dt(path).history().collect()]
