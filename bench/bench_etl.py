@@ -25,6 +25,7 @@ from pathlib import Path
 
 RUN_DATE = dt.date(2026, 11, 21)
 HERE = Path(__file__).resolve().parent
+SHUFFLE_PARTITIONS = int(os.environ.get("BENCH_SHUFFLE_PARTITIONS", "64"))
 
 
 def gen_conf(events: int):
@@ -74,7 +75,7 @@ def spark_worker(data: Path, out: Path, master: str) -> dict:
     cfg = load_config(HERE.parent / "conf" / "local.toml", [
         f"input.actions_path={data}/actions", f"input.items_path={data}/items",
         f"storage.warehouse={out}/warehouse", f"storage.work_dir={out}/work",
-        "spark.conf.spark.ui.enabled=true", "spark.shuffle_partitions=8", f"spark.master={master}",
+        "spark.conf.spark.ui.enabled=true", f"spark.shuffle_partitions={SHUFFLE_PARTITIONS}", f"spark.master={master}",
         "validation.max_events_per_user_day=5000"])
     spark = build_session(cfg.spark)
     store = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
@@ -128,16 +129,16 @@ SELECT *, CASE WHEN nullif(trim(user_id), '') IS NULL THEN 'null_user_id'
                WHEN t >= TIMESTAMPTZ '{end}' THEN 'future_timestamp'
                WHEN t < TIMESTAMPTZ '{start}' THEN 'stale_timestamp' END AS reason
 FROM parsed;
-CREATE OR REPLACE TABLE botted AS
-SELECT * REPLACE (CASE WHEN reason IS NULL AND count(*) OVER (PARTITION BY user_id, t::DATE, reason IS NULL) > {cap}
-                       THEN 'bot_user' ELSE reason END AS reason)
-FROM flagged;
-CREATE OR REPLACE TABLE deduped AS
-SELECT * REPLACE (coalesce(reason, CASE
+CREATE OR REPLACE TABLE dups AS
+SELECT *, CASE WHEN reason IS NULL THEN CASE
     WHEN t = lag(t) OVER w AND device IS NOT DISTINCT FROM lag(device) OVER w THEN 'exact_duplicate'
-    WHEN epoch(t) - epoch(lag(t) OVER w) <= {near} THEN 'near_duplicate' END) AS reason)
-FROM botted
+    WHEN epoch(t) - epoch(lag(t) OVER w) <= {near} THEN 'near_duplicate' END END AS dup
+FROM flagged
 WINDOW w AS (PARTITION BY user_id, item_id, act, reason IS NULL ORDER BY t, device);
+CREATE OR REPLACE TABLE deduped AS
+SELECT * EXCLUDE (dup) REPLACE (coalesce(reason, CASE WHEN reason IS NULL AND
+    count(*) OVER (PARTITION BY user_id, t::DATE, reason IS NULL) > {cap} THEN 'bot_user' END, dup) AS reason)
+FROM dups;
 CREATE OR REPLACE TABLE items_raw AS
 SELECT *, try_cast(price AS DOUBLE) AS p, try_cast(updated_at AS TIMESTAMPTZ) AS u
 FROM read_csv('{data}/items/*.csv', header = true, all_varchar = true, filename = true);

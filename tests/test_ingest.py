@@ -20,8 +20,8 @@ def raw_actions(spark, records):
 def validated(df, near=2, cap=1000, action_map=None):
     return (df.transform(ingest.map_actions(action_map or {"pv": "view"}))
             .transform(ingest.validate_actions(RUN_END, HORIZON, "auto"))
-            .transform(ingest.flag_bots(cap))
-            .transform(ingest.flag_duplicates(near)))
+            .transform(ingest.flag_duplicates(near))
+            .transform(lambda d: d.transform(ingest.flag_bots(d.transform(ingest.bot_user_days(cap))))))
 
 
 def test_every_action_reason_code(spark):
@@ -61,21 +61,34 @@ def test_exact_and_near_duplicates_within_window(spark):
         ("u1", "i1", "view", str(T0 + 60), None, None),               # outside the window: kept
         ("u1", "i1", "click", str(T0 + 1), None, None),               # another action: kept
     ])
-    got = [(r.ts_raw, r.action, r.reason) for r in validated(df, near=2).orderBy("action", "ts", "reason").collect()]
+    out = validated(df, near=2).orderBy("action", "ts", "reason")
+    got = [(int(r.ts.replace(tzinfo=dt.UTC).timestamp()), r.action, r.reason) for r in out.collect()]
     assert got == [
-        (str(T0 + 1), "click", None),
-        (str(T0), "view", None),
-        (str(T0), "view", "exact_duplicate"),
-        (str(T0 + 2), "view", "near_duplicate"),
-        (str(T0 + 60), "view", None),
+        (T0 + 1, "click", None),
+        (T0, "view", None),
+        (T0, "view", "exact_duplicate"),
+        (T0 + 2, "view", "near_duplicate"),
+        (T0 + 60, "view", None),
     ]
 
 
 def test_bot_like_users_are_quarantined(spark):
     recs = [("bot", f"i{k}", "view", str(T0 + k * 10), None, None) for k in range(6)]
+    recs.append(("bot", "i0", "view", str(T0), None, None))  # a bot's duplicate is quarantined too
+    recs.append(("bot", "i0", "view", "yesterday", None, None))  # invalid rows keep their own reason
     recs.append(("human", "i1", "view", str(T0), None, None))
-    got = {(r.user_id, r.reason) for r in validated(raw_actions(spark, recs), cap=5).collect()}
-    assert got == {("bot", "bot_user"), ("human", None)}
+    got = sorted((r.user_id, r.reason, r.detail) for r in validated(raw_actions(spark, recs), cap=5).collect())
+    day = dt.datetime.fromtimestamp(T0, dt.UTC).date().isoformat()
+    assert got == sorted([("bot", "bot_user", f"more than 5 events on {day}: 7")] * 7
+                         + [("bot", "bad_timestamp", "cannot parse ts 'yesterday'"), ("human", None, None)])
+
+
+def test_duplicate_window_is_one_sort(spark):
+    df = (raw_actions(spark, [("u1", "i1", "view", str(T0), None, None)])
+          .transform(ingest.map_actions({})).transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
+    plan = df.transform(ingest.flag_duplicates(2))._jdf.queryExecution().executedPlan().toString()
+    # Window expressions written inline once got a window and a sort each (four sorts).
+    assert plan.count("Sort [") == 1
 
 
 def raw_items(spark, records):
@@ -112,7 +125,7 @@ def test_join_keeps_actions_on_unknown_items_flagged(spark):
     items = spark.createDataFrame([(d, "i1", "home", "acme", 5.0, False, "lamp", None, None, None)], ITEMS)
     actions = validated(raw_actions(spark, [("u1", "i1", "view", str(T0), None, None),
                                             ("u1", "ghost", "view", str(T0), None, None)]))
-    out = actions.filter("reason is null").transform(ingest.join_items(items, d, broadcast=True))
+    out = actions.filter("reason is null").transform(ingest.join_items(items, d))
     assert out.schema.simpleString() == INTERACTIONS.simpleString()
     assert rows(out.select("item_id", "category", "item_known"), "item_id") == [
         {"item_id": "ghost", "category": "unknown", "item_known": False},

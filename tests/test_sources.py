@@ -1,3 +1,5 @@
+from pyspark.sql import functions as F
+
 from shoprank.storage.sources import canonical_columns, read_records
 from tests.conftest import rows
 
@@ -64,3 +66,13 @@ def test_parquet_is_read_with_its_own_schema(spark, tmp_path):
     out = _canon(read_records(spark, path, "parquet")).collect()[0].asDict()
     assert out == {"user_id": "u1", "item_id": "i1", "action": "view", "ts": "7", "extra": {},
                    "parse_error": None}
+
+
+def test_json_extras_are_key_sorted_so_reordered_keys_are_exact_duplicates(spark, tmp_path):
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"user_id": "u1", "item_id": "i1", "action": "view", "ts": 5, "ref": "ad", "app": "ios"}\n'
+                 '{"app": "ios", "ts": 5, "ref": "ad", "action": "view", "item_id": "i1", "user_id": "u1"}\n')
+    out = canonical_columns(read_records(spark, str(f), "json"), ["user_id", "item_id", "action", "ts"], {})
+    entries = [r.e for r in out.select(F.map_entries("extra").alias("e")).collect()]
+    assert entries[0] == entries[1] and [e.key for e in entries[0]] == ["app", "ref"]
+

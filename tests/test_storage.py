@@ -3,6 +3,7 @@ import glob
 import os
 import threading
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
@@ -35,6 +36,18 @@ def test_replace_partition_is_idempotent_and_isolated(spark, store):
         {"run_date": D2, "model": "m2", "value": 2.5},
     ]
     assert DeltaTable(store.path("metrics")).version() == 3  # create + three single commits
+
+
+def test_reading_one_run_date_opens_only_its_files(spark, store):
+    store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
+    store.replace_partition(metrics_df(spark, D2, 0.5), "metrics", D2)
+    one = store.read("metrics", D2)
+    adds = pa.table(DeltaTable(store.path("metrics")).get_add_actions(flatten=True)).to_pylist()
+    d2_files = {f["path"] for f in adds if f["partition.run_date"] == D2}
+    assert {os.path.relpath(f.replace("file://", ""), store.path("metrics")) for f in one.inputFiles()} == d2_files
+    assert rows(one.select("run_date", "value"), "value") == [
+        {"run_date": D2, "value": v} for v in (0.5, 1.5, 2.5)]
+    assert store.read("metrics", dt.date(2026, 1, 1)).count() == 0
 
 
 def test_retried_write_with_same_txn_version_is_not_applied_twice(spark, store):

@@ -81,33 +81,17 @@ def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: 
             (ts < F.lit(horizon_start), "stale_timestamp",
              F.concat(F.lit(f"ts before horizon {horizon_start.isoformat()}: "), ts.cast("string"))),
         )
+        # The raw texts only served the details; dropping them keeps the shuffle narrow.
         return (df.withColumn("reason", reason).withColumn("detail", detail)
-                .withColumn("event_date", F.to_date("ts")))
+                .withColumn("event_date", F.to_date("ts")).drop("action_raw", "ts_raw", "parse_error"))
 
     return apply
 
 
 def cluster_by_user(df: DataFrame) -> DataFrame:
-    """One shuffle by user serves both window passes below (bots per user-day,
-    duplicates per user-item-action): hash(user_id) satisfies both distributions."""
+    """One shuffle by user serves the duplicate window and the bot counts:
+    hash(user_id) satisfies both distributions."""
     return df.repartition("user_id")
-
-
-def flag_bots(max_events_per_user_day: int) -> Transform:
-    """Users above the daily event cap are bot-like: their rows for that day are quarantined."""
-
-    def apply(df: DataFrame) -> DataFrame:
-        valid = F.col("reason").isNull()
-        w = Window.partitionBy("user_id", "event_date", valid.alias("v"))
-        n = F.count(F.lit(1)).over(w)
-        return df.withColumn("reason", F.when(valid & (n > max_events_per_user_day), "bot_user")
-                             .otherwise(F.col("reason"))).withColumn(
-            "detail", F.when(valid & (n > max_events_per_user_day),
-                             F.concat(F.lit(f"more than {max_events_per_user_day} events on "),
-                                      F.col("event_date").cast("string"), F.lit(": "), n.cast("string")))
-            .otherwise(F.col("detail")))
-
-    return apply
 
 
 def flag_duplicates(near_dup_seconds: int) -> Transform:
@@ -115,20 +99,58 @@ def flag_duplicates(near_dup_seconds: int) -> Transform:
     one is an exact duplicate; one within `near_dup_seconds` of it is a near-duplicate."""
 
     def apply(df: DataFrame) -> DataFrame:
-        valid = F.col("reason").isNull()
-        # Sorted entries make extras comparable (maps are not) without serialising them.
-        df = df.withColumn("_extra_key", F.array_sort(F.map_entries(F.coalesce(
-            "extra", F.create_map().cast("map<string,string>")))))
-        w = Window.partitionBy("user_id", "item_id", "action", valid).orderBy("ts", "_extra_key", "raw")
-        prev_ts, prev_extra = F.lag("ts").over(w), F.lag("_extra_key").over(w)
-        gap = F.col("ts").cast("double") - prev_ts.cast("double")
-        dup = (F.when(~valid, None)
-               .when((gap == 0) & (F.col("_extra_key") == prev_extra), "exact_duplicate")
+        # Window inputs are columns, so every window expression below shares one
+        # window (one sort). The leading 64-bit hash makes that sort a radix sort on a
+        # long prefix; the columns after it keep groups exact if two hashes collide.
+        # Extras are key-sorted at the source, so their entries compare as arrays.
+        df = (df.withColumn("_valid", F.col("reason").isNull())
+              .withColumn("_extra", F.map_entries("extra"))
+              .withColumn("_group", F.xxhash64("user_id", "item_id", "action", "_valid")))
+        w = Window.partitionBy("_group", "user_id", "item_id", "action", "_valid").orderBy("ts", "_extra")
+        df = df.withColumn("_prev_ts", F.lag("ts").over(w)).withColumn("_prev_extra", F.lag("_extra").over(w))
+        gap = F.col("ts").cast("double") - F.col("_prev_ts").cast("double")
+        same_extra = F.coalesce(F.col("_extra") == F.col("_prev_extra"),
+                                F.col("_extra").isNull() & F.col("_prev_extra").isNull())
+        dup = (F.when(~F.col("_valid"), None)
+               .when((gap == 0) & same_extra, "exact_duplicate")
                .when(gap <= near_dup_seconds, "near_duplicate"))
-        return (df.withColumn("reason", F.coalesce("reason", dup))
-                .withColumn("detail", F.when(dup.isNotNull() & valid, F.concat(
-                    F.lit("previous event at "), prev_ts.cast("string"))).otherwise(F.col("detail")))
-                .drop("_extra_key"))
+        return (df.withColumn("_dup", dup)
+                .withColumn("reason", F.coalesce("reason", "_dup"))
+                .withColumn("detail", F.when(F.col("_dup").isNotNull(), F.concat(
+                    F.lit("previous event at "), F.col("_prev_ts").cast("string"))).otherwise(F.col("detail")))
+                .drop("_valid", "_extra", "_group", "_prev_ts", "_prev_extra", "_dup"))
+
+    return apply
+
+
+def bot_user_days(max_events_per_user_day: int) -> Transform:
+    """(user_id, event_date, detail) of user-days above the event cap, counting every
+    row that passed validation (duplicates too). A hash aggregate, no sort; at most
+    events / cap rows, so the join back is a broadcast."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        counted = F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")
+        n = F.count(F.lit(1))
+        return (df.filter(counted).groupBy("user_id", "event_date").agg(n.alias("_events"))
+                .filter(F.col("_events") > max_events_per_user_day)
+                .select("user_id", "event_date", F.concat(
+                    F.lit(f"more than {max_events_per_user_day} events on "), F.col("event_date").cast("string"),
+                    F.lit(": "), F.col("_events").cast("string")).alias("_bot_detail")))
+
+    return apply
+
+
+def flag_bots(bot_days: DataFrame) -> Transform:
+    """Rows of bot-like user-days are quarantined (a bot's duplicates too)."""
+
+    def apply(df: DataFrame) -> DataFrame:
+        bot = (F.col("_bot_detail").isNotNull()
+               & (F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")))
+        # `detail` first: it reads the reason before it is overwritten.
+        return (df.join(bot_days, ["user_id", "event_date"], "left")
+                .withColumn("detail", F.when(bot, F.col("_bot_detail")).otherwise(F.col("detail")))
+                .withColumn("reason", F.when(bot, "bot_user").otherwise(F.col("reason")))
+                .drop("_bot_detail"))
 
     return apply
 
@@ -205,12 +227,15 @@ def clean_items(run_date: dt.date, category_separator: str = "") -> Transform:
     return apply
 
 
-def join_items(items: DataFrame, run_date: dt.date, broadcast: bool) -> Transform:
-    """Accepted actions + latest item rows -> INTERACTIONS. Unknown items are kept, flagged."""
+def join_items(items: DataFrame, run_date: dt.date) -> Transform:
+    """Accepted actions + latest item rows -> INTERACTIONS. Unknown items are kept, flagged.
+
+    Spark picks the join: a broadcast when the item table is under
+    spark.sql.autoBroadcastJoinThreshold (no shuffle of the actions, so hot items
+    cannot make stragglers), else a sort-merge join whose skewed partitions AQE splits."""
 
     def apply(actions: DataFrame) -> DataFrame:
         right = items.select("item_id", "category", "brand", "price", F.lit(True).alias("item_known"))
-        right = F.broadcast(right) if broadcast else right
         joined = actions.join(right, "item_id", "left")
         return joined.select(
             F.lit(run_date).alias("run_date"),

@@ -136,13 +136,18 @@ def run_ingest(night: Night) -> dict:
     cfg, rd = night.cfg, night.run_date
     w = night.windows
     with stage(night, "ingest"):
-        actions = (_raw_actions(night)
+        deduped = (_raw_actions(night)
                    .transform(ingest.map_actions(cfg.input.action_map))
                    .transform(ingest.validate_actions(w.end, w.horizon_start, cfg.input.ts_unit))
                    .transform(ingest.cluster_by_user)
-                   .transform(ingest.flag_bots(cfg.validation.max_events_per_user_day))
                    .transform(ingest.flag_duplicates(cfg.validation.near_dup_seconds))
-                   .persist(StorageLevel.MEMORY_AND_DISK))
+                   # Read by the bot counts, outcomes, quarantine and interactions. On disk,
+                   # not in the heap: reading it back is cheaper than caching it in memory,
+                   # and the JVM does not grow with the log.
+                   .persist(StorageLevel.DISK_ONLY))
+        bot_days = deduped.transform(ingest.bot_user_days(cfg.validation.max_events_per_user_day)).persist()
+        log.info("bot-like user-days: %d", bot_days.count())  # materialised once: Spark sees its size
+        actions = deduped.transform(ingest.flag_bots(bot_days))
         items = (_raw_items(night)
                  .transform(ingest.validate_items(cfg.validation.max_price))
                  .transform(ingest.flag_superseded_items)
@@ -158,7 +163,7 @@ def run_ingest(night: Night) -> dict:
             ingest.clean_items(rd, cfg.input.category_separator))
         it = night.store.replace_partition(clean_items, "items", rd, night.run_version)
         interactions = actions.filter(F.col("reason").isNull()).transform(
-            ingest.join_items(night.store.read("items", rd), rd, broadcast=False))
+            ingest.join_items(night.store.read("items", rd), rd))
         ia = night.store.replace_partition(interactions, "interactions", rd, night.run_version)
 
         audit, problems = reconcile(rd, counts, {"actions": ia, "items": it}, q)
@@ -169,8 +174,8 @@ def run_ingest(night: Night) -> dict:
         profile.update(quality.profile_counts(counts))
         night.store.replace_partition(quality.profile_frame(night.spark, rd, profile), "data_profile", rd,
                                       night.run_version)
-        actions.unpersist()
-        items.unpersist()
+        for frame in (deduped, bot_days, items):
+            frame.unpersist()
         if problems:
             raise ReconciliationError("run does not reconcile: " + "; ".join(problems))
         night.summary["ingest"] = counts

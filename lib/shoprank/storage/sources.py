@@ -1,7 +1,8 @@
 """Readers for raw inputs: CSV (header or not), JSON lines, Parquet and Delta.
 
-Every reader returns the same raw shape: `fields` (map of source column ->
-string value), `raw` (the record as it arrived), `source_file`, `parse_error`.
+Every reader returns the same raw shape: `fields` (source column -> string
+value; a struct when the columns are known up front, a map for JSON lines),
+`raw` (the record as it arrived), `source_file`, `parse_error`.
 Values stay strings here; typing is validation's job, so a bad value becomes
 a quarantine row with a reason instead of a reader failure. Schemas are
 explicit: CSV columns come from the header line or from config; JSON is parsed
@@ -16,6 +17,7 @@ import logging
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from shoprank.errors import InputError
 
@@ -32,8 +34,11 @@ def _header_names(spark: SparkSession, path: str) -> tuple[str, list[str]]:
     if not first:
         raise InputError(f"{path}: expected a CSV header line, found an empty input")
     line = first[0].value
-    names = next(csv.reader(io.StringIO(line)))
-    return line, [n.strip() for n in names]
+    names = [n.strip() for n in next(csv.reader(io.StringIO(line)))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{path}: expected unique column names in the header, found {repeated} repeated")
+    return line, names
 
 
 def read_csv(spark: SparkSession, path: str, header: bool, columns: tuple[str, ...],
@@ -52,14 +57,13 @@ def read_csv(spark: SparkSession, path: str, header: bool, columns: tuple[str, .
         raise InputError(f"{path}: header-less CSV needs input.*_columns in the config")
     text = text.filter(F.trim("raw") != "")  # blank lines carry no record
     n = len(names)
+    n_fields = _field_count(F.col("raw"), delimiter)
     schema = ", ".join(f"c{i} string" for i in range(n))
-    parsed = F.from_csv("raw", schema, {"sep": delimiter, "mode": "PERMISSIVE"})
-    # Field count = delimiters outside quotes + 1 (from_csv alone pads or truncates).
-    unquoted = F.regexp_replace("raw", '"[^"]*"', "")
-    n_fields = F.size(F.split(unquoted, F.lit(delimiter) if delimiter != "|" else F.lit("\\|"), -1))
-    return text.select(
-        F.map_from_arrays(F.array(*[F.lit(c) for c in names]),
-                          F.array(*[parsed[f"c{i}"] for i in range(n)])).alias("fields"),
+    # Parsed in a column of its own: written inside the struct, each field access
+    # would repeat the whole from_csv call (three times slower at five columns).
+    parsed = text.withColumn("_parsed", F.from_csv("raw", schema, {"sep": delimiter, "mode": "PERMISSIVE"}))
+    return parsed.select(
+        F.struct(*[F.col("_parsed")[f"c{i}"].alias(c) for i, c in enumerate(names)]).alias("fields"),
         "raw",
         "source_file",
         F.when(n_fields != n, F.concat(F.lit(f"malformed_line: expected {n} fields, found "),
@@ -67,11 +71,22 @@ def read_csv(spark: SparkSession, path: str, header: bool, columns: tuple[str, .
     )
 
 
+def _field_count(line: Column, delimiter: str) -> Column:
+    """Delimiters outside quotes + 1 (from_csv alone pads or truncates). Counting by
+    string replacement is cheap; only lines with quotes pay for the regex."""
+    def count(text: Column) -> Column:
+        return (F.length(text) - F.length(F.replace(text, F.lit(delimiter), F.lit("")))) / len(delimiter) + 1
+
+    unquoted = F.regexp_replace(line, '"[^"]*"', "")
+    return F.when(line.contains('"'), count(unquoted)).otherwise(count(line)).cast("int")
+
+
 def read_json_lines(spark: SparkSession, path: str) -> DataFrame:
     text = spark.read.text(path).select(
         F.col("value").alias("raw"), F.col("_metadata.file_path").alias("source_file"))
     text = text.filter(F.trim("raw") != "")
-    fields = F.from_json("raw", "map<string,string>", {"mode": "PERMISSIVE"})
+    text = text.withColumn("_parsed", F.from_json("raw", "map<string,string>", {"mode": "PERMISSIVE"}))
+    fields = F.col("_parsed")
     return text.select(
         F.coalesce(fields, F.create_map().cast("map<string,string>")).alias("fields"),
         "raw",
@@ -82,9 +97,8 @@ def read_json_lines(spark: SparkSession, path: str) -> DataFrame:
 
 def _from_typed(df: DataFrame) -> DataFrame:
     cols = df.columns
-    as_text = [F.col(c).cast("string") for c in cols]
     return df.select(
-        F.map_from_arrays(F.array(*[F.lit(c) for c in cols]), F.array(*as_text)).alias("fields"),
+        F.struct(*[F.col(c).cast("string").alias(c) for c in cols]).alias("fields"),
         F.to_json(F.struct(*cols)).alias("raw"),
         F.col("_metadata.file_path").alias("source_file"),
         F.lit(None).cast("string").alias("parse_error"),
@@ -120,11 +134,24 @@ def canonical_columns(records: DataFrame, canonical: list[str], renames: dict[st
     sources = {c: renames.get(c, c) for c in canonical}
     used = list(sources.values()) + [v for k, v in renames.items() if k not in sources]
 
+    fields_type = records.schema["fields"].dataType
+    known = fields_type.names if isinstance(fields_type, StructType) else None
+
     def value(name: str) -> Column:
+        if known is not None and name not in known:
+            return F.lit(None).cast("string")
         v = F.trim(F.col("fields")[name])
         return F.when(v != "", v)
 
-    extra = F.map_filter("fields", lambda k, _v: ~k.isin(used))
+    # `extra` is key-sorted, so equal extras have equal entry arrays (deduplication
+    # compares them; maps themselves are not comparable in Spark).
+    if known is None:  # a map (JSON lines): keys vary per record
+        extra = F.map_from_entries(F.array_sort(F.map_entries(
+            F.map_filter("fields", lambda k, _v: ~k.isin(used)))))
+    else:  # a struct (CSV, Parquet, Delta): the other columns are known up front
+        rest = sorted(c for c in known if c not in used)
+        extra = (F.create_map(*[x for c in rest for x in (F.lit(c), F.col("fields")[c])]) if rest
+                 else F.create_map()).cast("map<string,string>")
     return records.select(
         *[value(src).alias(c) for c, src in sources.items()],
         extra.alias("extra"), "raw", "source_file", "parse_error",

@@ -206,9 +206,11 @@ class DeltaRsEngine:
         return WriteResult(name, version, len(actions), rows)
 
     def read(self, path: str, schema: StructType | None, version: int | None = None,
-             timestamp: str | None = None, with_file: bool = False) -> DataFrame:
-        """The snapshot's files only (removed files are never read). Partition values
-        come from the Delta log, joined by unique file name: no directory parsing."""
+             timestamp: str | None = None, with_file: bool = False,
+             where: dict | None = None) -> DataFrame:
+        """The snapshot's files only (removed files are never read), pruned by the
+        partition values in `where`. Partition values come from the Delta log, never
+        from directory names."""
         table = self._table(path, version)
         if timestamp is not None:
             table.load_as_version(dt.datetime.fromisoformat(timestamp))
@@ -216,11 +218,21 @@ class DeltaRsEngine:
         parts = table.metadata().partition_columns
         adds = table.get_add_actions(flatten=True)
         files = pa.table(adds).to_pylist() if adds.num_rows else []
+        wanted = {c: _partition_value_text(v) for c, v in (where or {}).items() if c in parts}
+        files = [f for f in files if all(f[f"partition.{c}"] is not None and
+                                         _partition_value_text(f[f"partition.{c}"]) == v
+                                         for c, v in wanted.items())]
         if not files:
             empty = self.spark.createDataFrame([], table_schema)
             return empty.withColumn("_file", F.lit(None).cast("string")) if with_file else empty
         root = table.table_uri.rstrip("/")
         data_schema = StructType([f for f in table_schema.fields if f.name not in parts])
+        if not with_file and set(wanted) == set(parts):
+            # One partition: its values are constants, no per-file mapping needed.
+            types = {f.name: f.dataType for f in table_schema.fields}
+            df = self.spark.read.schema(data_schema).parquet(*[f"{root}/{f['path']}" for f in files])
+            return df.select(*[F.lit(where[c]).cast(types[c]).alias(c) if c in parts else c
+                               for c in table_schema.names])
         # A file is identified by its path relative to the table root, whatever wrote it
         # (this engine's w-<id>/ directories, delta-spark, another tool).
         root_path = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*", "", root)
@@ -368,7 +380,8 @@ class SparkDeltaEngine:
         metrics = last.operationMetrics or {}
         return WriteResult(name, last.version, int(metrics.get("numFiles", 0)), int(metrics.get(rows_metric, 0)))
 
-    def read(self, path, schema, version=None, timestamp=None) -> DataFrame:
+    def read(self, path, schema, version=None, timestamp=None, where=None) -> DataFrame:
+        # Delta prunes partitions itself from the filter TableStore.read applies.
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
@@ -465,8 +478,9 @@ class TableStore:
         if not self.exists(table):
             raise ShopRankError(f"table '{table}' does not exist at {self.path(table)}; "
                                 "run the stage that writes it first")
-        df = self.engine.read(self.path(table), schema, version, timestamp)
-        if run_date is not None:
+        where = {"run_date": run_date} if run_date is not None else None
+        df = self.engine.read(self.path(table), schema, version, timestamp, where=where)
+        if run_date is not None:  # the engines prune files; this keeps the contract exact
             df = df.filter(F.col("run_date") == F.lit(run_date))
         return df
 
