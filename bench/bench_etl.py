@@ -1,6 +1,8 @@
 """make bench-etl: ingest + clean + join of 1M and 10M generated events in local[2],
 and the same logic in DuckDB on the same files in the same run.
 
+Spark runs with 64 shuffle partitions ($BENCH_SHUFFLE_PARTITIONS): at 8, each task's
+sort at 10M spilled and the local[2] JVM grew with the data.
 Each Spark run is a fresh process, so its driver's peak RSS (Python driver + the
 driver JVM, sampled every 0.2 s) is its own. The generated log is skewed: the top
 1% of items get about half of the events, to exercise the skewed join.
