@@ -123,15 +123,19 @@ def flag_duplicates(near_dup_seconds: int) -> Transform:
     return apply
 
 
+def _valid_or_duplicate() -> Column:
+    """Rows that passed validation, whether or not deduplication flagged them."""
+    return F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")
+
+
 def bot_user_days(max_events_per_user_day: int) -> Transform:
     """(user_id, event_date, detail) of user-days above the event cap, counting every
     row that passed validation (duplicates too). A hash aggregate, no sort; at most
     events / cap rows, so the join back is a broadcast."""
 
     def apply(df: DataFrame) -> DataFrame:
-        counted = F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")
         n = F.count(F.lit(1))
-        return (df.filter(counted).groupBy("user_id", "event_date").agg(n.alias("_events"))
+        return (df.filter(_valid_or_duplicate()).groupBy("user_id", "event_date").agg(n.alias("_events"))
                 .filter(F.col("_events") > max_events_per_user_day)
                 .select("user_id", "event_date", F.concat(
                     F.lit(f"more than {max_events_per_user_day} events on "), F.col("event_date").cast("string"),
@@ -144,8 +148,7 @@ def flag_bots(bot_days: DataFrame) -> Transform:
     """Rows of bot-like user-days are quarantined (a bot's duplicates too)."""
 
     def apply(df: DataFrame) -> DataFrame:
-        bot = (F.col("_bot_detail").isNotNull()
-               & (F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")))
+        bot = F.col("_bot_detail").isNotNull() & _valid_or_duplicate()
         # `detail` first: it reads the reason before it is overwritten.
         return (df.join(bot_days, ["user_id", "event_date"], "left")
                 .withColumn("detail", F.when(bot, F.col("_bot_detail")).otherwise(F.col("detail")))

@@ -17,11 +17,12 @@ NUMERIC_FEATURES = ("log_price", "item_popularity", "item_conversion", "category
 
 @dataclass(frozen=True)
 class ModelSpec:
-    embedding_dim: int = 24
-    user_buckets: int = 65_536
-    item_buckets: int = 65_536
-    category_buckets: int = 4096
-    brand_buckets: int = 4096
+    # Sizes come from TrainConf (the one place with their defaults).
+    embedding_dim: int
+    user_buckets: int
+    item_buckets: int
+    category_buckets: int
+    brand_buckets: int
     hidden: tuple[int, ...] = (64, 32)
 
 

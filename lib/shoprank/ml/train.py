@@ -58,7 +58,7 @@ def train_on_rank(params: dict) -> dict:
     dataset = make_dataset(files, p.batch_size, seed=p.seed + hvd.rank()).repeat()
 
     task = RankingTask()
-    model = build_ranker(ModelSpec(**{**p.spec, "hidden": tuple(p.spec.get("hidden", (64, 32)))}))
+    model = build_ranker(ModelSpec(**p.spec))
     # Scale the learning rate with the number of workers (Horovod's rule of thumb).
     opt = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(p.learning_rate * hvd.size()))
     model.compile(optimizer=opt, loss=task.loss(), metrics=task.metrics())
