@@ -18,10 +18,11 @@ def raw_actions(spark, records):
 
 
 def validated(df, near=2, cap=1000, action_map=None):
-    return (df.transform(ingest.map_actions(action_map or {"pv": "view"}))
-            .transform(ingest.validate_actions(RUN_END, HORIZON, "auto"))
-            .transform(ingest.flag_duplicates(near))
-            .transform(lambda d: d.transform(ingest.flag_bots(d.transform(ingest.bot_user_days(cap))))))
+    """The ingest order: validate, flag bots, deduplicate what is left."""
+    checked = (df.transform(ingest.map_actions(action_map or {"pv": "view"}))
+               .transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
+    bot_days = checked.transform(ingest.events_per_user_day).transform(ingest.bot_user_days(cap))
+    return checked.transform(ingest.flag_bots(bot_days)).transform(ingest.flag_duplicates(near))
 
 
 def test_every_action_reason_code(spark):
@@ -81,6 +82,10 @@ def test_bot_like_users_are_quarantined(spark):
     day = dt.datetime.fromtimestamp(T0, dt.UTC).date().isoformat()
     assert got == sorted([("bot", "bot_user", f"more than 5 events on {day}: 7")] * 7
                          + [("bot", "bad_timestamp", "cannot parse ts 'yesterday'"), ("human", None, None)])
+    checked = (raw_actions(spark, recs).transform(ingest.map_actions({}))
+               .transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
+    counts = checked.transform(ingest.events_per_user_day).transform(ingest.outcome_counts(5))
+    assert {r.reason: r.rows for r in counts.collect()} == {"bot_user": 7, "bad_timestamp": 1, None: 1}
 
 
 def test_duplicate_window_is_one_sort(spark):

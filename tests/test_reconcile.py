@@ -40,3 +40,21 @@ def test_skipped_retry_counts_as_written():
                "items": WriteResult("items", None, 0, 0, skipped=True)}
     _, problems = reconcile(D, counts(), written, WriteResult("quarantine", None, 0, 0, skipped=True))
     assert problems == []
+
+
+def test_observed_counts_come_from_the_write_or_from_a_separate_pass(spark, tmp_path):
+    from pyspark.sql import functions as F
+
+    from shoprank.pipeline import Observed
+
+    values = [3, 1, 4, 1, 5, 9, 2, 6]
+    df = spark.createDataFrame([(v,) for v in values], "v int")
+    aggs = {"rows": F.count(F.lit(1)), "big": F.count_if(F.col("v") > 3)}
+    expected = {"rows": len(values), "big": sum(v > 3 for v in values)}
+
+    observed = Observed(df, aggs, fallback=lambda: df)
+    observed.df.filter(F.col("v") > 1).write.parquet(str(tmp_path / "out"))
+    assert observed.result(ran=True) == expected  # rows seen before the filter, during the write
+
+    skipped = Observed(df, aggs, fallback=lambda: df.filter(F.col("v") > 1))
+    assert skipped.result(ran=False) == {"rows": 6, "big": 4}  # nothing ran: the fallback's own pass

@@ -1,3 +1,4 @@
+import pytest
 from pyspark.sql import functions as F
 
 from shoprank.storage.sources import canonical_columns, read_records
@@ -9,24 +10,28 @@ def _canon(df):
         "user_id", "item_id", "action", "ts", "extra", "parse_error")
 
 
-def test_csv_with_header_keeps_extras_and_flags_field_count(spark, tmp_path):
+@pytest.mark.parametrize("sep", [",", "|"])
+def test_csv_with_header_keeps_extras_and_flags_field_count(spark, tmp_path, sep):
     f = tmp_path / "a.csv"
     f.write_text('user_id,item_id,action,ts,device\n'
                  'u1,i1,view,100,web\n'
                  'u2,"i,2",click,200,\n'
                  'u3,i3,view,300,web,extra\n'
                  '\n'
-                 'u4,i4,view\n')
-    got = rows(_canon(read_records(spark, str(f), "csv")), "user_id")
+                 'u4,i4,view\n'
+                 'u5,,view,400,"a,b"\n'.replace(",", sep))
+    got = rows(_canon(read_records(spark, str(f), "csv", delimiter=sep)), "user_id")
     assert got == [
         {"user_id": "u1", "item_id": "i1", "action": "view", "ts": "100", "extra": {"device": "web"},
          "parse_error": None},
-        {"user_id": "u2", "item_id": "i,2", "action": "click", "ts": "200", "extra": {"device": None},
+        {"user_id": "u2", "item_id": f"i{sep}2", "action": "click", "ts": "200", "extra": {"device": None},
          "parse_error": None},
         {"user_id": "u3", "item_id": "i3", "action": "view", "ts": "300", "extra": {"device": "web"},
          "parse_error": "malformed_line: expected 5 fields, found 6"},
         {"user_id": "u4", "item_id": "i4", "action": "view", "ts": None, "extra": {"device": None},
          "parse_error": "malformed_line: expected 5 fields, found 3"},
+        {"user_id": "u5", "item_id": None, "action": "view", "ts": "400", "extra": {"device": f"a{sep}b"},
+         "parse_error": None},
     ]
 
 

@@ -88,29 +88,24 @@ def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: 
     return apply
 
 
-def cluster_by_user(df: DataFrame) -> DataFrame:
-    """One shuffle by user serves the duplicate window and the bot counts:
-    hash(user_id) satisfies both distributions."""
-    return df.repartition("user_id")
-
-
 def flag_duplicates(near_dup_seconds: int) -> Transform:
     """Among valid rows of one (user, item, action): a row identical to the previous
     one is an exact duplicate; one within `near_dup_seconds` of it is a near-duplicate."""
 
     def apply(df: DataFrame) -> DataFrame:
         # Window inputs are columns, so every window expression below shares one
-        # window (one sort). The leading 64-bit hash makes that sort a radix sort on a
-        # long prefix; the columns after it keep groups exact if two hashes collide.
-        # Extras are key-sorted at the source, so their entries compare as arrays.
+        # window (one sort). The leading 64-bit hash settles most comparisons within
+        # the sort's 8-byte prefix; the columns after it keep groups exact if two
+        # hashes collide. Extras are key-sorted at the source and compared by a hash
+        # of their entries: the shuffle carries 8 bytes instead of the entries, and a
+        # collision could only turn a near-duplicate at the same second into an exact one.
         df = (df.withColumn("_valid", F.col("reason").isNull())
-              .withColumn("_extra", F.map_entries("extra"))
+              .withColumn("_extra", F.xxhash64(F.map_entries("extra")))
               .withColumn("_group", F.xxhash64("user_id", "item_id", "action", "_valid")))
         w = Window.partitionBy("_group", "user_id", "item_id", "action", "_valid").orderBy("ts", "_extra")
         df = df.withColumn("_prev_ts", F.lag("ts").over(w)).withColumn("_prev_extra", F.lag("_extra").over(w))
         gap = F.col("ts").cast("double") - F.col("_prev_ts").cast("double")
-        same_extra = F.coalesce(F.col("_extra") == F.col("_prev_extra"),
-                                F.col("_extra").isNull() & F.col("_prev_extra").isNull())
+        same_extra = F.col("_extra") == F.col("_prev_extra")
         dup = (F.when(~F.col("_valid"), None)
                .when((gap == 0) & same_extra, "exact_duplicate")
                .when(gap <= near_dup_seconds, "near_duplicate"))
@@ -123,32 +118,58 @@ def flag_duplicates(near_dup_seconds: int) -> Transform:
     return apply
 
 
-def _valid_or_duplicate() -> Column:
-    """Rows that passed validation, whether or not deduplication flagged them."""
-    return F.col("reason").isNull() | F.col("reason").isin("exact_duplicate", "near_duplicate")
+def duplicate_counts() -> dict[str, Column]:
+    """Aggregates of flag_duplicates' outcomes, keyed like the outcome counts."""
+    reason = F.col("reason")
+    return {"accepted": F.count_if(reason.isNull()),
+            "exact_duplicate": F.count_if(reason == "exact_duplicate"),
+            "near_duplicate": F.count_if(reason == "near_duplicate")}
+
+
+def events_per_user_day(df: DataFrame) -> DataFrame:
+    """Rows per (user_id, event_date) among rows that passed validation, and per
+    reason for the rest (their user and day are null). One hash aggregate, no sort:
+    its result counts every validation outcome and finds the bot-like user-days."""
+    valid = F.col("reason").isNull()
+    return (df.groupBy(F.when(valid, F.col("user_id")).alias("user_id"),
+                       F.when(valid, F.col("event_date")).alias("event_date"), "reason")
+            .agg(F.count(F.lit(1)).alias("events")))
+
+
+def _bot_day(max_events_per_user_day: int) -> Column:
+    return F.col("reason").isNull() & (F.col("events") > max_events_per_user_day)
 
 
 def bot_user_days(max_events_per_user_day: int) -> Transform:
-    """(user_id, event_date, detail) of user-days above the event cap, counting every
-    row that passed validation (duplicates too). A hash aggregate, no sort; at most
-    events / cap rows, so the join back is a broadcast."""
+    """events_per_user_day -> (user_id, event_date, _bot_detail) of the user-days
+    above the cap: at most events / cap rows, so joining them back is a broadcast."""
 
-    def apply(df: DataFrame) -> DataFrame:
-        n = F.count(F.lit(1))
-        return (df.filter(_valid_or_duplicate()).groupBy("user_id", "event_date").agg(n.alias("_events"))
-                .filter(F.col("_events") > max_events_per_user_day)
-                .select("user_id", "event_date", F.concat(
-                    F.lit(f"more than {max_events_per_user_day} events on "), F.col("event_date").cast("string"),
-                    F.lit(": "), F.col("_events").cast("string")).alias("_bot_detail")))
+    def apply(user_days: DataFrame) -> DataFrame:
+        return user_days.filter(_bot_day(max_events_per_user_day)).select(
+            "user_id", "event_date", F.concat(
+                F.lit(f"more than {max_events_per_user_day} events on "), F.col("event_date").cast("string"),
+                F.lit(": "), F.col("events").cast("string")).alias("_bot_detail"))
+
+    return apply
+
+
+def outcome_counts(max_events_per_user_day: int) -> Transform:
+    """events_per_user_day -> (reason, rows): validation outcomes, with the rows of
+    bot-like user-days as `bot_user` (null = passed validation, not a bot)."""
+
+    def apply(user_days: DataFrame) -> DataFrame:
+        reason = F.when(_bot_day(max_events_per_user_day), F.lit("bot_user")).otherwise(F.col("reason"))
+        return user_days.groupBy(reason.alias("reason")).agg(F.sum("events").alias("rows"))
 
     return apply
 
 
 def flag_bots(bot_days: DataFrame) -> Transform:
-    """Rows of bot-like user-days are quarantined (a bot's duplicates too)."""
+    """Rows of bot-like user-days that passed validation are quarantined as
+    `bot_user`. Runs before deduplication, so a bot's duplicates are quarantined too."""
 
     def apply(df: DataFrame) -> DataFrame:
-        bot = F.col("_bot_detail").isNotNull() & _valid_or_duplicate()
+        bot = F.col("_bot_detail").isNotNull() & F.col("reason").isNull()
         # `detail` first: it reads the reason before it is overwritten.
         return (df.join(bot_days, ["user_id", "event_date"], "left")
                 .withColumn("detail", F.when(bot, F.col("_bot_detail")).otherwise(F.col("detail")))

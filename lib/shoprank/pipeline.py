@@ -12,10 +12,11 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from shoprank import candidates as cand
@@ -26,7 +27,7 @@ from shoprank.errors import EmptyStageError, QualityGateError, ReconciliationErr
 from shoprank.features import attach_features, in_window, item_features, user_features
 from shoprank.schemas import EXAMPLES, RUN_AUDIT
 from shoprank.score import latest_by_user, rerank, score_pairs
-from shoprank.storage import TableStore
+from shoprank.storage import TableStore, WriteResult
 from shoprank.storage.sources import canonical_columns, read_records
 
 log = logging.getLogger("shoprank")
@@ -101,16 +102,48 @@ def _outcomes(flagged: DataFrame) -> dict[str, int]:
     return {r.reason: r["count"] for r in flagged.groupBy("reason").count().collect()}
 
 
-def _count_summary(outcomes: dict[str, int]) -> dict[str, int]:
+def _count_summary(outcomes: dict[str, int], input_rows: int | None = None) -> dict[str, int]:
+    """`input_rows` defaults to the sum of the outcomes; given, it comes from another
+    pass over the input, and reconciliation checks the two agree."""
     dups = {k: v for k, v in outcomes.items() if k in ingest.DUPLICATE_REASONS}
     return {
-        "input_rows": sum(outcomes.values()),
+        "input_rows": sum(outcomes.values()) if input_rows is None else input_rows,
         "accepted": outcomes.get(None, 0),
         "quarantined": sum(v for k, v in outcomes.items() if k is not None and k not in ingest.DUPLICATE_REASONS),
         "duplicates": sum(dups.values()),
         "exact_duplicates": outcomes.get("exact_duplicate", 0) + outcomes.get("superseded", 0),
         "near_duplicates": outcomes.get("near_duplicate", 0),
     }
+
+
+class Observed:
+    """Aggregates computed by the first action that runs `df` (Spark's Observation),
+    so a write also counts what flowed into it, with no pass of its own.
+
+    `result` falls back to a plain aggregate over `fallback()` when no action ran the
+    plan (a write skipped as already applied) or the metrics never reached the
+    driver (a writer that runs the query in an execution Spark's listener does not
+    report)."""
+
+    WAIT_SECONDS = 10.0
+
+    def __init__(self, df: DataFrame, aggregates: dict, fallback: Callable[[], DataFrame]):
+        self._observation = Observation()
+        self._aggregates, self._fallback = aggregates, fallback
+        self.df = df.observe(self._observation, *[c.alias(k) for k, c in aggregates.items()])
+
+    def result(self, ran: bool) -> dict:
+        if ran:
+            # Observation.get blocks forever when the metrics never come; poll the
+            # JVM object's future instead (the listener reports asynchronously).
+            future = self._observation._jo.future()  # noqa: SLF001
+            deadline = time.monotonic() + self.WAIT_SECONDS
+            while not future.isCompleted() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if future.isCompleted():
+                return self._observation.get
+            log.warning("observed metrics did not arrive; counting them in a separate pass")
+        return self._fallback().agg(*[c.alias(k) for k, c in self._aggregates.items()]).collect()[0].asDict()
 
 
 def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dict, quarantine) -> tuple[list, list[str]]:
@@ -132,49 +165,78 @@ def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dic
     return audit, problems
 
 
+def _count_user_days(validated: DataFrame, cap: int) -> tuple[dict, DataFrame]:
+    """Pass 1: validation outcomes (bot rows as `bot_user`) and the bot-like user-days."""
+    user_days = validated.transform(ingest.events_per_user_day).persist()
+    outcomes = {r.reason: r.rows for r in user_days.transform(ingest.outcome_counts(cap)).collect()}
+    bot_days = user_days.transform(ingest.bot_user_days(cap)).persist()
+    log.info("bot-like user-days: %d", bot_days.count())  # materialised: Spark sees its size
+    user_days.unpersist()
+    return outcomes, bot_days
+
+
+def _write_items(night: Night, items: DataFrame) -> tuple[dict, WriteResult]:
+    outcomes = _outcomes(items)
+    clean = items.filter(F.col("reason").isNull()).transform(
+        ingest.clean_items(night.run_date, night.cfg.input.category_separator))
+    return outcomes, night.store.replace_partition(clean, "items", night.run_date, night.run_version)
+
+
 def run_ingest(night: Night) -> dict:
-    cfg, rd = night.cfg, night.run_date
-    w = night.windows
+    """Three passes over the raw actions, nothing cached but small aggregates:
+    1. validate and count rows per user-day: the validation outcomes and the bot-like user-days;
+    2. validate, flag bots, write the quarantined rows;
+    3. validate, flag bots, deduplicate the rest, join items, write the interactions,
+       counting duplicates and profiling the rows on the way (observed).
+    Re-reading and re-parsing the input costs less than caching the flagged rows
+    (measured in bench-etl), and the reconciliation compares counts from separate
+    passes: pass 1's input and outcomes against what passes 2 and 3 wrote."""
+    cfg, rd, version = night.cfg, night.run_date, night.run_version
+    w, cap = night.windows, cfg.validation.max_events_per_user_day
     with stage(night, "ingest"):
-        deduped = (_raw_actions(night)
-                   .transform(ingest.map_actions(cfg.input.action_map))
-                   .transform(ingest.validate_actions(w.end, w.horizon_start, cfg.input.ts_unit))
-                   .transform(ingest.cluster_by_user)
-                   .transform(ingest.flag_duplicates(cfg.validation.near_dup_seconds))
-                   # Read by the bot counts, outcomes, quarantine and interactions. On disk,
-                   # not in the heap: reading it back is cheaper than caching it in memory,
-                   # and the JVM does not grow with the log.
-                   .persist(StorageLevel.DISK_ONLY))
-        bot_days = deduped.transform(ingest.bot_user_days(cfg.validation.max_events_per_user_day)).persist()
-        log.info("bot-like user-days: %d", bot_days.count())  # materialised once: Spark sees its size
-        actions = deduped.transform(ingest.flag_bots(bot_days))
+        validated = (_raw_actions(night)
+                     .transform(ingest.map_actions(cfg.input.action_map))
+                     .transform(ingest.validate_actions(w.end, w.horizon_start, cfg.input.ts_unit)))
         items = (_raw_items(night)
                  .transform(ingest.validate_items(cfg.validation.max_price))
                  .transform(ingest.flag_superseded_items)
                  .persist(StorageLevel.MEMORY_AND_DISK))
-        outcomes = {"actions": _outcomes(actions), "items": _outcomes(items)}
-        counts = {s: _count_summary(o) for s, o in outcomes.items()}
-        log.info("ingest outcomes: %s", {s: {str(k): v for k, v in o.items()} for s, o in outcomes.items()})
+        first_pass, bot_days = _count_user_days(validated, cap)
+        item_outcomes, it = _write_items(night, items)
+        actions = validated.transform(ingest.flag_bots(bot_days))
 
         quarantine = (actions.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("actions", rd))
                       .unionByName(items.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("items", rd))))
-        q = night.store.replace_partition(quarantine, "quarantine", rd, night.run_version)
-        clean_items = items.filter(F.col("reason").isNull()).transform(
-            ingest.clean_items(rd, cfg.input.category_separator))
-        it = night.store.replace_partition(clean_items, "items", rd, night.run_version)
-        interactions = actions.filter(F.col("reason").isNull()).transform(
+        # Only rows that passed validation are deduplicated; the raw line and file
+        # served quarantine rows, so they stay out of the shuffle and the sort.
+        # (Filters on `reason` sit after the bot join: right after validation, Spark
+        # would push them into the parse and repeat it per field.)
+        deduped = (actions.filter(F.col("reason").isNull())
+                   .select("user_id", "item_id", "action", "ts", "event_date", "extra", "reason", "detail")
+                   .transform(ingest.flag_duplicates(cfg.validation.near_dup_seconds)))
+        dups = Observed(deduped, ingest.duplicate_counts(), fallback=lambda: deduped)
+        interactions = dups.df.filter(F.col("reason").isNull()).transform(
             ingest.join_items(night.store.read("items", rd), rd))
-        ia = night.store.replace_partition(interactions, "interactions", rd, night.run_version)
+        profiled = Observed(interactions, quality.profile_aggregates(),
+                            fallback=lambda: night.store.read("interactions", rd))
+        q = night.store.replace_partition(quarantine, "quarantine", rd, version)
+        ia = night.store.replace_partition(profiled.df, "interactions", rd, version)
+
+        second = dups.result(ran=not ia.skipped)
+        outcomes = {k: v for k, v in first_pass.items() if k is not None}
+        outcomes.update({None: second["accepted"], "exact_duplicate": second["exact_duplicate"],
+                         "near_duplicate": second["near_duplicate"]})
+        counts = {"actions": _count_summary(outcomes, input_rows=sum(first_pass.values())),
+                  "items": _count_summary(item_outcomes)}
+        log.info("ingest outcomes: %s", {"actions": {str(k): v for k, v in outcomes.items()},
+                                         "items": {str(k): v for k, v in item_outcomes.items()}})
 
         audit, problems = reconcile(rd, counts, {"actions": ia, "items": it}, q)
-        night.store.replace_partition(night.spark.createDataFrame(audit, RUN_AUDIT), "run_audit", rd,
-                                      night.run_version)
-
-        profile = quality.profile_interactions(night.store.read("interactions", rd))
+        night.store.replace_partition(night.spark.createDataFrame(audit, RUN_AUDIT), "run_audit", rd, version)
+        profile = quality.as_profile(profiled.result(ran=not ia.skipped))
         profile.update(quality.profile_counts(counts))
-        night.store.replace_partition(quality.profile_frame(night.spark, rd, profile), "data_profile", rd,
-                                      night.run_version)
-        for frame in (deduped, bot_days, items):
+        night.store.replace_partition(quality.profile_frame(night.spark, rd, profile), "data_profile", rd, version)
+        for frame in (bot_days, items):
             frame.unpersist()
         if problems:
             raise ReconciliationError("run does not reconcile: " + "; ".join(problems))

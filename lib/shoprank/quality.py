@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from shoprank.config import ACTIONS, GateConf
@@ -13,21 +13,25 @@ from shoprank.config import ACTIONS, GateConf
 log = logging.getLogger(__name__)
 
 
-def profile_interactions(interactions: DataFrame) -> dict[str, float]:
-    """One aggregation pass over the accepted interactions (an action)."""
-    n = F.count(F.lit(1))
-    aggs = [
-        n.alias("accepted_rows"),
-        F.approx_count_distinct("user_id").alias("distinct_users"),
-        F.approx_count_distinct("item_id").alias("distinct_items"),
-        F.avg(F.col("price").isNull().cast("double")).alias("null_price_rate"),
-        F.avg((F.col("category") == "unknown").cast("double")).alias("unknown_category_rate"),
-        F.avg((~F.col("item_known")).cast("double")).alias("unknown_item_rate"),
-        F.min(F.unix_date("event_date")).cast("double").alias("min_event_day"),
-        F.max(F.unix_date("event_date")).cast("double").alias("max_event_day"),
-    ] + [F.avg((F.col("action") == a).cast("double")).alias(f"share_{a}") for a in ACTIONS]
-    row = interactions.agg(*aggs).collect()[0].asDict()
-    return {k: (float(v) if v is not None else 0.0) for k, v in row.items()}
+def profile_aggregates() -> dict[str, Column]:
+    """The interactions' profile metrics as aggregates: computed while the table is
+    written (observed), or over the table read back."""
+    return {
+        "accepted_rows": F.count(F.lit(1)),
+        "distinct_users": F.approx_count_distinct("user_id"),
+        "distinct_items": F.approx_count_distinct("item_id"),
+        "null_price_rate": F.avg(F.col("price").isNull().cast("double")),
+        "unknown_category_rate": F.avg((F.col("category") == "unknown").cast("double")),
+        "unknown_item_rate": F.avg((~F.col("item_known")).cast("double")),
+        "min_event_day": F.min(F.unix_date("event_date")).cast("double"),
+        "max_event_day": F.max(F.unix_date("event_date")).cast("double"),
+        **{f"share_{a}": F.avg((F.col("action") == a).cast("double")) for a in ACTIONS},
+    }
+
+
+def as_profile(values: dict) -> dict[str, float]:
+    """Aggregate results -> profile metrics (an empty table's nulls become 0)."""
+    return {k: (float(v) if v is not None else 0.0) for k, v in values.items()}
 
 
 def profile_counts(counts: dict[str, dict[str, int]]) -> dict[str, float]:

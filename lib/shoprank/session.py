@@ -18,6 +18,10 @@ DEFAULTS = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.adaptive.skewJoin.enabled": "true",
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
+    # Lets AQE coalesce the shuffle under a cached frame too: small cached frames
+    # (items, per-user-day counts) otherwise keep every shuffle partition, and each
+    # read of them runs that many near-empty tasks.
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
     "spark.ui.showConsoleProgress": "false",
     # Delta readers expect INT64 microsecond timestamps, not Spark's legacy INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",

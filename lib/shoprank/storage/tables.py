@@ -28,7 +28,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import StructType
+from pyspark.sql.types import StructType, TimestampType
 
 from shoprank.errors import SchemaMismatchError, ShopRankError
 from shoprank.schemas import TABLES
@@ -94,6 +94,14 @@ def conform(df: DataFrame, schema: StructType, table: str) -> DataFrame:
                        for f in schema.fields])
 
 
+def parquet_options(schema: StructType) -> dict[str, str]:
+    """No dictionary encoding for near-unique columns (ids, timestamps): their
+    dictionaries overflow and fall back to plain encoding anyway, after costing the
+    writer half its time (bench-etl: interactions at 10M, 20 s -> 10 s, files +6%)."""
+    return {f"parquet.enable.dictionary#{f.name}": "false" for f in schema.fields
+            if f.name.endswith("_id") or isinstance(f.dataType, TimestampType)}
+
+
 def _partition_value_text(value) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
@@ -142,7 +150,8 @@ class DeltaRsEngine:
         write_dir = f"w-{uuid.uuid4().hex[:16]}"
         if partition_by and cluster:
             df = df.repartition(*partition_by)
-        writer = df.select(*schema.names).write.mode("errorifexists").option("compression", "snappy")
+        writer = (df.select(*schema.names).write.mode("errorifexists").option("compression", "snappy")
+                  .options(**parquet_options(schema)))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.parquet(f"{path.rstrip('/')}/{write_dir}")
