@@ -129,8 +129,9 @@ class Observed:
 
     def __init__(self, df: DataFrame, aggregates: dict, fallback: Callable[[], DataFrame]):
         self._observation = Observation()
-        self._aggregates, self._fallback = aggregates, fallback
-        self.df = df.observe(self._observation, *[c.alias(k) for k, c in aggregates.items()])
+        self._columns = [c.alias(k) for k, c in aggregates.items()]
+        self._fallback = fallback
+        self.df = df.observe(self._observation, *self._columns)
 
     def result(self, ran: bool) -> dict:
         if ran:
@@ -143,7 +144,7 @@ class Observed:
             if future.isCompleted():
                 return self._observation.get
             log.warning("observed metrics did not arrive; counting them in a separate pass")
-        return self._fallback().agg(*[c.alias(k) for k, c in self._aggregates.items()]).collect()[0].asDict()
+        return self._fallback().agg(*self._columns).collect()[0].asDict()
 
 
 def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dict, quarantine) -> tuple[list, list[str]]:
@@ -222,10 +223,9 @@ def run_ingest(night: Night) -> dict:
         q = night.store.replace_partition(quarantine, "quarantine", rd, version)
         ia = night.store.replace_partition(profiled.df, "interactions", rd, version)
 
-        second = dups.result(ran=not ia.skipped)
         outcomes = {k: v for k, v in first_pass.items() if k is not None}
-        outcomes.update({None: second["accepted"], "exact_duplicate": second["exact_duplicate"],
-                         "near_duplicate": second["near_duplicate"]})
+        outcomes.update(dups.result(ran=not ia.skipped))
+        outcomes[None] = outcomes.pop("accepted")
         counts = {"actions": _count_summary(outcomes, input_rows=sum(first_pass.values())),
                   "items": _count_summary(item_outcomes)}
         log.info("ingest outcomes: %s", {"actions": {str(k): v for k, v in outcomes.items()},
