@@ -3,7 +3,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from shoprank import ingest
-from shoprank.schemas import INTERACTIONS, ITEMS, RAW_ACTIONS, RAW_ITEMS
+from shoprank.schemas import BOT_DAYS, INTERACTIONS, ITEMS, RAW_ACTIONS, RAW_ITEMS
 from tests.conftest import rows
 
 RUN_END = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
@@ -18,11 +18,10 @@ def raw_actions(spark, records):
 
 
 def validated(df, near=2, cap=1000, action_map=None):
-    """The ingest order: validate, flag bots, deduplicate what is left."""
+    """The ingest order: validate, flag bot-like user-days, deduplicate what is left."""
     checked = (df.transform(ingest.map_actions(action_map or {"pv": "view"}))
                .transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
-    bot_days = checked.transform(ingest.events_per_user_day).transform(ingest.bot_user_days(cap))
-    return checked.transform(ingest.flag_bots(bot_days)).transform(ingest.flag_duplicates(near))
+    return checked.transform(ingest.flag_bot_days(cap)).transform(ingest.flag_duplicates(near))
 
 
 def test_every_action_reason_code(spark):
@@ -82,10 +81,18 @@ def test_bot_like_users_are_quarantined(spark):
     day = dt.datetime.fromtimestamp(T0, dt.UTC).date().isoformat()
     assert got == sorted([("bot", "bot_user", f"more than 5 events on {day}: 7")] * 7
                          + [("bot", "bad_timestamp", "cannot parse ts 'yesterday'"), ("human", None, None)])
+
+    # What pass 1 reports, and pass 2 flagging the same rows from that list.
     checked = (raw_actions(spark, recs).transform(ingest.map_actions({}))
                .transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
-    counts = checked.transform(ingest.events_per_user_day).transform(ingest.outcome_counts(5))
-    assert {r.reason: r.rows for r in counts.collect()} == {"bot_user": 7, "bad_timestamp": 1, None: 1}
+    flagged = checked.transform(ingest.flag_bot_days(5))
+    summary = flagged.agg(*[c.alias(k) for k, c in ingest.bot_summary().items()]).collect()[0].asDict()
+    listed = ingest.bot_days_rows(summary)
+    assert summary["bot_rows"] == 7
+    assert listed == [("bot", dt.date.fromisoformat(day), f"more than 5 events on {day}: 7")]
+    again = checked.transform(ingest.flag_bots(spark.createDataFrame(listed, BOT_DAYS)))
+    assert rows(again.select("user_id", "ts", "reason", "detail"), "user_id", "ts", "reason") == \
+        rows(flagged.select("user_id", "ts", "reason", "detail"), "user_id", "ts", "reason")
 
 
 def test_duplicate_window_is_one_sort(spark):
@@ -146,20 +153,30 @@ def test_pseudonymization_is_keyed_and_stable(spark):
     assert a == b and set(a) != set(c) and "alice" not in a and len(a[0]) == 32
 
 
-def test_reason_filters_after_the_bot_join_parse_each_line_once(spark, tmp_path):
+def test_each_ingest_pass_parses_each_line_once(spark, tmp_path):
+    from shoprank.pipeline import interactions_pass, quarantine_rows
     from shoprank.storage.sources import canonical_columns, read_records
 
     (tmp_path / "a.csv").write_text(f"user_id,item_id,action,ts\nu1,i1,view,{T0}\n")
     records = read_records(spark, str(tmp_path), "csv")
     checked = (canonical_columns(records, ["user_id", "item_id", "action", "ts"], {})
                .transform(ingest.map_actions({})).transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
-    bot_days = checked.transform(ingest.events_per_user_day).transform(ingest.bot_user_days(5))
+    items = raw_items(spark, [("i1", "c", "b", "10.0", "t", None)]).transform(ingest.validate_items(1000.0))
+    # Read from files, as in ingest: Spark knows the items' size and broadcasts them.
+    spark.createDataFrame([(RUN_END.date(), "i1", "c", "b", 10.0, False, "t", None, None, {})],
+                          ITEMS).write.parquet(str(tmp_path / "items"))
+    clean = spark.read.schema(ITEMS).parquet(str(tmp_path / "items"))
 
-    def splits(df):
-        return df._jdf.queryExecution().optimizedPlan().toString().count("split(raw")
+    def plan(df, kind):
+        qe = df._jdf.queryExecution()
+        return (qe.optimizedPlan() if kind == "optimized" else qe.executedPlan()).toString()
 
-    # One parse per side of the join. Right after validation, Spark would push the
-    # filter into the parse and repeat it once per field (20x slower at 10M rows).
-    flagged = checked.transform(ingest.flag_bots(bot_days))
-    assert splits(flagged.filter(F.col("reason").isNull())) == 2
-    assert splits(flagged.filter(ingest.is_quarantined())) == 2
+    # A filter on `reason` right after validation would be pushed into the parse and
+    # repeat it once per field (20x slower at 10M rows): pass 1's input observation and
+    # pass 2's bot join keep the filters above the parse.
+    first = interactions_pass(checked, clean, RUN_END.date(), 5, 2)
+    assert plan(first.df, "optimized").count("split(raw") == 1
+    bots = spark.createDataFrame([("u9", RUN_END.date(), "more than 5 events")], BOT_DAYS)
+    assert plan(quarantine_rows(checked, items, bots, RUN_END.date()), "optimized").count("split(raw") == 1
+    # Pass 1 shuffles once: the bot count and the duplicate window share the shuffle by user.
+    assert plan(first.df, "executed").count("Exchange hashpartitioning") == 1

@@ -42,19 +42,22 @@ def test_skipped_retry_counts_as_written():
     assert problems == []
 
 
-def test_observed_counts_come_from_the_write_or_from_a_separate_pass(spark, tmp_path):
+def test_observed_counts_come_from_the_write_or_from_a_run_into_the_noop_sink(spark, tmp_path):
     from pyspark.sql import functions as F
 
-    from shoprank.pipeline import Observed
+    from shoprank.pipeline import Observed, observe_all
 
     values = [3, 1, 4, 1, 5, 9, 2, 6]
     df = spark.createDataFrame([(v,) for v in values], "v int")
     aggs = {"rows": F.count(F.lit(1)), "big": F.count_if(F.col("v") > 3)}
     expected = {"rows": len(values), "big": sum(v > 3 for v in values)}
 
-    observed = Observed(df, aggs, fallback=lambda: df)
-    observed.df.filter(F.col("v") > 1).write.parquet(str(tmp_path / "out"))
-    assert observed.result(ran=True) == expected  # rows seen before the filter, during the write
+    observed = Observed(df, aggs)
+    written = observed.df.filter(F.col("v") > 1)
+    written.write.parquet(str(tmp_path / "out"))
+    observe_all(written, [observed], ran=True)
+    assert observed.result == expected  # rows seen before the filter, during the write
 
-    skipped = Observed(df, aggs, fallback=lambda: df.filter(F.col("v") > 1))
-    assert skipped.result(ran=False) == {"rows": 6, "big": 4}  # nothing ran: the fallback's own pass
+    skipped = Observed(df, aggs)
+    observe_all(skipped.df.filter(F.col("v") > 1), [skipped], ran=False)
+    assert skipped.result == expected  # nothing ran: the plan ran into the noop sink

@@ -8,6 +8,7 @@ so the stage can count every outcome and reconcile input with output.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 
 from pyspark.sql import Column, DataFrame, Window
@@ -126,47 +127,48 @@ def duplicate_counts() -> dict[str, Column]:
             "near_duplicate": F.count_if(reason == "near_duplicate")}
 
 
-def events_per_user_day(df: DataFrame) -> DataFrame:
-    """Rows per (user_id, event_date) among rows that passed validation, and per
-    reason for the rest (their user and day are null). One hash aggregate, no sort:
-    its result counts every validation outcome and finds the bot-like user-days."""
-    valid = F.col("reason").isNull()
-    return (df.groupBy(F.when(valid, F.col("user_id")).alias("user_id"),
-                       F.when(valid, F.col("event_date")).alias("event_date"), "reason")
-            .agg(F.count(F.lit(1)).alias("events")))
+def flag_bot_days(max_events_per_user_day: int) -> Transform:
+    """Rows of user-days with more valid rows than the cap become `bot_user`.
 
+    The rows are shuffled by user and counted by a window over that shuffle. So
+    the counting needs no pass of its own, and flag_duplicates' window (which
+    partitions by user too) reuses the same shuffle. Bots are flagged before
+    deduplication: a bot's duplicates are quarantined with it."""
 
-def _bot_day(max_events_per_user_day: int) -> Column:
-    return F.col("reason").isNull() & (F.col("events") > max_events_per_user_day)
-
-
-def bot_user_days(max_events_per_user_day: int) -> Transform:
-    """events_per_user_day -> (user_id, event_date, _bot_detail) of the user-days
-    above the cap: at most events / cap rows, so joining them back is a broadcast."""
-
-    def apply(user_days: DataFrame) -> DataFrame:
-        return user_days.filter(_bot_day(max_events_per_user_day)).select(
-            "user_id", "event_date", F.concat(
-                F.lit(f"more than {max_events_per_user_day} events on "), F.col("event_date").cast("string"),
-                F.lit(": "), F.col("events").cast("string")).alias("_bot_detail"))
+    def apply(df: DataFrame) -> DataFrame:
+        valid = F.col("reason").isNull()
+        events = F.count_if(valid).over(Window.partitionBy("user_id", "event_date"))
+        bot = valid & (F.col("_events") > max_events_per_user_day)
+        detail = F.concat(F.lit(f"more than {max_events_per_user_day} events on "),
+                          F.col("event_date").cast("string"), F.lit(": "), F.col("_events").cast("string"))
+        # `detail` first: it reads the reason before it is overwritten.
+        return (df.repartition("user_id").withColumn("_events", events)
+                .withColumn("detail", F.when(bot, detail).otherwise(F.col("detail")))
+                .withColumn("reason", F.when(bot, F.lit("bot_user")).otherwise(F.col("reason")))
+                .drop("_events"))
 
     return apply
 
 
-def outcome_counts(max_events_per_user_day: int) -> Transform:
-    """events_per_user_day -> (reason, rows): validation outcomes, with the rows of
-    bot-like user-days as `bot_user` (null = passed validation, not a bot)."""
+def bot_summary() -> dict[str, Column]:
+    """Aggregates of flag_bot_days' outcome: the bot rows, and the bot-like user-days
+    with their detail. There are at most rows / cap user-days: a list small enough
+    to come back to the driver and be broadcast to the quarantine pass. They come
+    as JSON: observed metrics reach Python as Java objects, save for scalars."""
+    bot = F.col("reason") == "bot_user"
+    day = F.struct("user_id", "event_date", F.col("detail").alias("_bot_detail"))
+    return {"bot_rows": F.count_if(bot), "bot_days": F.to_json(F.collect_set(F.when(bot, day)))}
 
-    def apply(user_days: DataFrame) -> DataFrame:
-        reason = F.when(_bot_day(max_events_per_user_day), F.lit("bot_user")).otherwise(F.col("reason"))
-        return user_days.groupBy(reason.alias("reason")).agg(F.sum("events").alias("rows"))
 
-    return apply
+def bot_days_rows(summary: dict) -> list[tuple[str, dt.date, str]]:
+    """bot_summary's result -> rows of BOT_DAYS."""
+    days = json.loads(summary["bot_days"] or "[]")
+    return sorted((d["user_id"], dt.date.fromisoformat(d["event_date"]), d["_bot_detail"]) for d in days)
 
 
 def flag_bots(bot_days: DataFrame) -> Transform:
-    """Rows of bot-like user-days that passed validation are quarantined as
-    `bot_user`. Runs before deduplication, so a bot's duplicates are quarantined too."""
+    """Rows of the given bot-like user-days (user_id, event_date, _bot_detail) that
+    passed validation become `bot_user`: flag_bot_days' outcome, given as a list."""
 
     def apply(df: DataFrame) -> DataFrame:
         bot = F.col("_bot_detail").isNotNull() & F.col("reason").isNull()

@@ -12,11 +12,10 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from shoprank import candidates as cand
@@ -25,7 +24,7 @@ from shoprank import ingest, metrics, quality
 from shoprank.config import Config
 from shoprank.errors import EmptyStageError, QualityGateError, ReconciliationError, ShopRankError
 from shoprank.features import attach_features, in_window, item_features, user_features
-from shoprank.schemas import EXAMPLES, RUN_AUDIT
+from shoprank.schemas import BOT_DAYS, EXAMPLES, RUN_AUDIT
 from shoprank.score import latest_by_user, rerank, score_pairs
 from shoprank.storage import TableStore, WriteResult
 from shoprank.storage.sources import canonical_columns, read_records
@@ -117,34 +116,40 @@ def _count_summary(outcomes: dict[str, int], input_rows: int | None = None) -> d
 
 
 class Observed:
-    """Aggregates computed by the first action that runs `df` (Spark's Observation),
-    so a write also counts what flowed into it, with no pass of its own.
+    """Aggregates over the rows flowing through `df`, computed by whichever action
+    runs it (Spark's Observation): a write counts what flowed into it, with no
+    pass of its own. Read `result` after `observe_all`."""
 
-    `result` falls back to a plain aggregate over `fallback()` when no action ran the
-    plan (a write skipped as already applied) or the metrics never reached the
-    driver (a writer that runs the query in an execution Spark's listener does not
-    report)."""
-
-    WAIT_SECONDS = 10.0
-
-    def __init__(self, df: DataFrame, aggregates: dict, fallback: Callable[[], DataFrame]):
+    def __init__(self, df: DataFrame, aggregates: dict[str, Column]):
         self._observation = Observation()
-        self._columns = [c.alias(k) for k, c in aggregates.items()]
-        self._fallback = fallback
-        self.df = df.observe(self._observation, *self._columns)
+        self.df = df.observe(self._observation, *[c.alias(k) for k, c in aggregates.items()])
 
-    def result(self, ran: bool) -> dict:
-        if ran:
-            # Observation.get blocks forever when the metrics never come; poll the
-            # JVM object's future instead (the listener reports asynchronously).
-            future = self._observation._jo.future()  # noqa: SLF001
-            deadline = time.monotonic() + self.WAIT_SECONDS
-            while not future.isCompleted() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if future.isCompleted():
-                return self._observation.get
-            log.warning("observed metrics did not arrive; counting them in a separate pass")
-        return self._fallback().agg(*self._columns).collect()[0].asDict()
+    def arrived(self, wait_seconds: float) -> bool:
+        # Observation.get blocks forever when the metrics never come; poll the JVM
+        # object's future instead (the listener reports asynchronously).
+        future = self._observation._jo.future()  # noqa: SLF001
+        deadline = time.monotonic() + wait_seconds
+        while not future.isCompleted() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return future.isCompleted()
+
+    @property
+    def result(self) -> dict:
+        return self._observation.get
+
+
+def observe_all(plan: DataFrame, observed: list[Observed], ran: bool, wait_seconds: float = 10.0) -> None:
+    """Make sure every observation in `plan` has its metrics. The action that ran the
+    plan reports them. When none ran (a write skipped as already applied) or they
+    never reached the driver (a writer executing the plan where Spark's listener
+    does not see it), the plan runs once more into Spark's noop sink."""
+    if ran and all(o.arrived(wait_seconds) for o in observed):
+        return
+    if ran:
+        log.warning("observed metrics did not arrive; running the plan once more to count")
+    plan.write.format("noop").mode("overwrite").save()
+    if not all(o.arrived(wait_seconds) for o in observed):
+        raise ShopRankError("observed metrics did not arrive after a run into the noop sink")
 
 
 def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dict, quarantine) -> tuple[list, list[str]]:
@@ -166,16 +171,6 @@ def reconcile(run_date: dt.date, counts: dict[str, dict[str, int]], written: dic
     return audit, problems
 
 
-def _count_user_days(validated: DataFrame, cap: int) -> tuple[dict, DataFrame]:
-    """Pass 1: validation outcomes (bot rows as `bot_user`) and the bot-like user-days."""
-    user_days = validated.transform(ingest.events_per_user_day).persist()
-    outcomes = {r.reason: r.rows for r in user_days.transform(ingest.outcome_counts(cap)).collect()}
-    bot_days = user_days.transform(ingest.bot_user_days(cap)).persist()
-    log.info("bot-like user-days: %d", bot_days.count())  # materialised: Spark sees its size
-    user_days.unpersist()
-    return outcomes, bot_days
-
-
 def _write_items(night: Night, items: DataFrame) -> tuple[dict, WriteResult]:
     outcomes = _outcomes(items)
     clean = items.filter(F.col("reason").isNull()).transform(
@@ -183,15 +178,57 @@ def _write_items(night: Night, items: DataFrame) -> tuple[dict, WriteResult]:
     return outcomes, night.store.replace_partition(clean, "items", night.run_date, night.run_version)
 
 
+@dataclass(frozen=True)
+class InteractionsPass:
+    """Pass 1 of ingest: the plan that writes `interactions`, and what it observes."""
+
+    df: DataFrame
+    inputs: Observed
+    bots: Observed
+    duplicates: Observed
+    profile: Observed
+
+    @property
+    def observed(self) -> list[Observed]:
+        return [self.inputs, self.bots, self.duplicates, self.profile]
+
+
+def interactions_pass(validated: DataFrame, items: DataFrame, run_date: dt.date, max_events_per_user_day: int,
+                      near_dup_seconds: int) -> InteractionsPass:
+    """Validated actions -> interactions: count the input, keep the valid rows, flag
+    bot-like user-days, deduplicate, join the items. One parse and one shuffle."""
+    # The raw line and file serve quarantine rows only, so they stay out of the shuffle.
+    narrow = validated.select("user_id", "item_id", "action", "ts", "event_date", "extra", "reason", "detail")
+    # The observation also keeps the filter below where it is: pushed through the
+    # validation's projection, it would repeat the parse once per field (20x slower).
+    inputs = Observed(narrow, {"input_rows": F.count(F.lit(1))})
+    flagged = inputs.df.filter(F.col("reason").isNull()).transform(ingest.flag_bot_days(max_events_per_user_day))
+    bots = Observed(flagged, ingest.bot_summary())
+    deduped = bots.df.filter(F.col("reason").isNull()).transform(ingest.flag_duplicates(near_dup_seconds))
+    dups = Observed(deduped, ingest.duplicate_counts())
+    joined = dups.df.filter(F.col("reason").isNull()).transform(ingest.join_items(items, run_date))
+    profile = Observed(joined, quality.profile_aggregates())
+    return InteractionsPass(profile.df, inputs, bots, dups, profile)
+
+
+def quarantine_rows(validated: DataFrame, items: DataFrame, bot_days: DataFrame, run_date: dt.date) -> DataFrame:
+    """Pass 2 of ingest: every rejected row of both inputs, bots included (their user-days
+    found by pass 1, broadcast)."""
+    actions = validated.transform(ingest.flag_bots(F.broadcast(bot_days)))
+    # The filter sits after the bot join: right after validation, Spark would push it
+    # into the parse and repeat the parse once per field.
+    return (actions.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("actions", run_date))
+            .unionByName(items.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("items", run_date))))
+
+
 def run_ingest(night: Night) -> dict:
-    """Three passes over the raw actions, nothing cached but small aggregates:
-    1. validate and count rows per user-day: the validation outcomes and the bot-like user-days;
-    2. validate, flag bots, write the quarantined rows;
-    3. validate, flag bots, deduplicate the rest, join items, write the interactions,
-       counting duplicates and profiling the rows on the way (observed).
-    Re-reading and re-parsing the input costs less than caching the flagged rows
-    (measured in bench-etl), and the reconciliation compares counts from separate
-    passes: pass 1's input and outcomes against what passes 2 and 3 wrote."""
+    """Two passes over the raw actions, nothing cached but the small item table:
+    1. count the input, flag bot-like user-days, deduplicate the valid rows, join
+       items and write `interactions`, counting and profiling on the way (observed);
+    2. flag the bots pass 1 found and write every rejected row to `quarantine`.
+    Re-reading and re-parsing the input costs less than caching it (measured in
+    bench-etl). The reconciliation compares the passes: pass 1's input against
+    what pass 1 wrote plus what pass 2 quarantined (read back from the table)."""
     cfg, rd, version = night.cfg, night.run_date, night.run_version
     w, cap = night.windows, cfg.validation.max_events_per_user_day
     with stage(night, "ingest"):
@@ -202,42 +239,37 @@ def run_ingest(night: Night) -> dict:
                  .transform(ingest.validate_items(cfg.validation.max_price))
                  .transform(ingest.flag_superseded_items)
                  .persist(StorageLevel.MEMORY_AND_DISK))
-        first_pass, bot_days = _count_user_days(validated, cap)
         item_outcomes, it = _write_items(night, items)
-        actions = validated.transform(ingest.flag_bots(bot_days))
 
-        quarantine = (actions.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("actions", rd))
-                      .unionByName(items.filter(ingest.is_quarantined()).transform(ingest.to_quarantine("items", rd))))
-        # Only rows that passed validation are deduplicated; the raw line and file
-        # served quarantine rows, so they stay out of the shuffle and the sort.
-        # (Filters on `reason` sit after the bot join: right after validation, Spark
-        # would push them into the parse and repeat it per field.)
-        deduped = (actions.filter(F.col("reason").isNull())
-                   .select("user_id", "item_id", "action", "ts", "event_date", "extra", "reason", "detail")
-                   .transform(ingest.flag_duplicates(cfg.validation.near_dup_seconds)))
-        dups = Observed(deduped, ingest.duplicate_counts(), fallback=lambda: deduped)
-        interactions = dups.df.filter(F.col("reason").isNull()).transform(
-            ingest.join_items(night.store.read("items", rd), rd))
-        profiled = Observed(interactions, quality.profile_aggregates(),
-                            fallback=lambda: night.store.read("interactions", rd))
-        q = night.store.replace_partition(quarantine, "quarantine", rd, version)
-        ia = night.store.replace_partition(profiled.df, "interactions", rd, version)
+        first = interactions_pass(validated, night.store.read("items", rd), rd, cap, cfg.validation.near_dup_seconds)
+        ia = night.store.replace_partition(first.df, "interactions", rd, version)
+        observe_all(first.df, first.observed, ran=not ia.skipped)
+        bots = first.bots.result
+        bot_days = ingest.bot_days_rows(bots)
+        log.info("bot-like user-days: %d (%d rows)", len(bot_days), bots["bot_rows"])
 
-        outcomes = {k: v for k, v in first_pass.items() if k is not None}
-        outcomes.update(dups.result(ran=not ia.skipped))
+        bot_days = night.spark.createDataFrame(bot_days, BOT_DAYS)
+        q = night.store.replace_partition(quarantine_rows(validated, items, bot_days, rd), "quarantine", rd, version)
+        quarantined = {(r.source, r.reason): r["count"] for r in
+                       night.store.read("quarantine", rd).groupBy("source", "reason").count().collect()}
+
+        outcomes = {reason: n for (source, reason), n in quarantined.items() if source == "actions"}
+        outcomes.update(first.duplicates.result)
         outcomes[None] = outcomes.pop("accepted")
-        counts = {"actions": _count_summary(outcomes, input_rows=sum(first_pass.values())),
+        counts = {"actions": _count_summary(outcomes, input_rows=first.inputs.result["input_rows"]),
                   "items": _count_summary(item_outcomes)}
         log.info("ingest outcomes: %s", {"actions": {str(k): v for k, v in outcomes.items()},
                                          "items": {str(k): v for k, v in item_outcomes.items()}})
 
         audit, problems = reconcile(rd, counts, {"actions": ia, "items": it}, q)
+        if outcomes.get("bot_user", 0) != bots["bot_rows"]:
+            problems.append(f"bots: pass 1 flagged {bots['bot_rows']} rows, quarantine holds "
+                            f"{outcomes.get('bot_user', 0)}")
         night.store.replace_partition(night.spark.createDataFrame(audit, RUN_AUDIT), "run_audit", rd, version)
-        profile = quality.as_profile(profiled.result(ran=not ia.skipped))
+        profile = quality.as_profile(first.profile.result)
         profile.update(quality.profile_counts(counts))
         night.store.replace_partition(quality.profile_frame(night.spark, rd, profile), "data_profile", rd, version)
-        for frame in (bot_days, items):
-            frame.unpersist()
+        items.unpersist()
         if problems:
             raise ReconciliationError("run does not reconcile: " + "; ".join(problems))
         night.summary["ingest"] = counts

@@ -48,6 +48,13 @@ RAW_ITEMS = _s(
     ("parse_error", StringType(), True),
 )
 
+# Bot-like user-days found by ingest's first pass, handed to its quarantine pass.
+BOT_DAYS = _s(
+    ("user_id", StringType(), False),
+    ("event_date", DateType(), False),
+    ("_bot_detail", StringType(), False),
+)
+
 ITEMS = _s(
     ("run_date", DateType(), False),
     ("item_id", StringType(), False),
