@@ -106,8 +106,13 @@ def _stage_task_times(spark) -> list[dict]:
         q = json.load(urllib.request.urlopen(
             f"{url}/api/v1/applications/{app}/stages/{st['stageId']}/{st['attemptId']}/taskSummary?quantiles=0.5,1.0"))
         med, mx = q["executorRunTime"]
+        # Rows per task (shuffle or input records) tell skew apart from the first wave's
+        # JIT warm-up, which also makes a max task time.
+        shuffled = q.get("shuffleReadMetrics", {}).get("readRecords", [0, 0])
+        records = shuffled if shuffled[-1] else q.get("inputMetrics", {}).get("recordsRead")
         out.append({"stage": st["stageId"], "name": (st.get("description") or st["name"])[:60], "tasks": st["numTasks"],
-                    "median_ms": med, "max_ms": mx})
+                    "median_ms": med, "max_ms": mx, "median_rows": (records or [0, 0])[0],
+                    "max_rows": (records or [0, 0])[1]})
     return out
 
 
@@ -243,8 +248,9 @@ def main() -> None:
                   f"accepted {accepted:,}; peak driver RSS {spark['peak_rss'] / 2**20:,.0f} MiB "
                   f"(Python driver alone {spark['peak_python_rss'] / 2**20:,.0f} MiB)", flush=True)
             for st in spark["stages"]:
-                print(f"  stage {st['stage']:>3} {st['name']:60s} tasks={st['tasks']:>3} "
-                      f"median={st['median_ms'] / 1000:6.2f}s max={st['max_ms'] / 1000:6.2f}s")
+                print(f"  stage {st['stage']:>3} tasks={st['tasks']:>3} "
+                      f"time median={st['median_ms'] / 1000:6.2f}s max={st['max_ms'] / 1000:6.2f}s  "
+                      f"rows median={st['median_rows']:>10,.0f} max={st['max_rows']:>10,.0f}")
             if args.isolated_rss:
                 iso = run_spark(data, root / f"spark-iso-{size}", ISOLATED_MASTER)
                 spark["isolated_driver_rss"] = iso["peak_rss"]

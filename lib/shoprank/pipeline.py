@@ -245,10 +245,10 @@ def run_ingest(night: Night) -> dict:
         ia = night.store.replace_partition(first.df, "interactions", rd, version)
         observe_all(first.df, first.observed, ran=not ia.skipped)
         bots = first.bots.result
-        bot_days = ingest.bot_days_rows(bots)
-        log.info("bot-like user-days: %d (%d rows)", len(bot_days), bots["bot_rows"])
+        bot_list = ingest.bot_days_rows(bots)
+        log.info("bot-like user-days: %d (%d rows)", len(bot_list), bots["bot_rows"])
 
-        bot_days = night.spark.createDataFrame(bot_days, BOT_DAYS)
+        bot_days = night.spark.createDataFrame(bot_list, BOT_DAYS)
         q = night.store.replace_partition(quarantine_rows(validated, items, bot_days, rd), "quarantine", rd, version)
         quarantined = {(r.source, r.reason): r["count"] for r in
                        night.store.read("quarantine", rd).groupBy("source", "reason").count().collect()}
