@@ -109,10 +109,9 @@ def _stage_task_times(spark) -> list[dict]:
         # Rows per task (shuffle or input records) tell skew apart from the first wave's
         # JIT warm-up, which also makes a max task time.
         shuffled = q.get("shuffleReadMetrics", {}).get("readRecords", [0, 0])
-        records = shuffled if shuffled[-1] else q.get("inputMetrics", {}).get("recordsRead")
-        out.append({"stage": st["stageId"], "name": (st.get("description") or st["name"])[:60], "tasks": st["numTasks"],
-                    "median_ms": med, "max_ms": mx, "median_rows": (records or [0, 0])[0],
-                    "max_rows": (records or [0, 0])[1]})
+        med_rows, max_rows = (shuffled if shuffled[-1] else q.get("inputMetrics", {}).get("recordsRead")) or [0, 0]
+        out.append({"stage": st["stageId"], "tasks": st["numTasks"], "median_ms": med, "max_ms": mx,
+                    "median_rows": med_rows, "max_rows": max_rows})
     return out
 
 

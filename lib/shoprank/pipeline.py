@@ -250,10 +250,8 @@ def run_ingest(night: Night) -> dict:
 
         bot_days = night.spark.createDataFrame(bot_list, BOT_DAYS)
         q = night.store.replace_partition(quarantine_rows(validated, items, bot_days, rd), "quarantine", rd, version)
-        quarantined = {(r.source, r.reason): r["count"] for r in
-                       night.store.read("quarantine", rd).groupBy("source", "reason").count().collect()}
-
-        outcomes = {reason: n for (source, reason), n in quarantined.items() if source == "actions"}
+        # The actions' quarantine outcomes as committed, read back from the table.
+        outcomes = _outcomes(night.store.read("quarantine", rd).filter(F.col("source") == "actions"))
         outcomes.update(first.duplicates.result)
         outcomes[None] = outcomes.pop("accepted")
         counts = {"actions": _count_summary(outcomes, input_rows=first.inputs.result["input_rows"]),
