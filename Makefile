@@ -1,5 +1,6 @@
 # shoprank: every target installs what it needs first (deploy/setup_venv.sh is idempotent).
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CONF ?= conf/local.toml
@@ -8,15 +9,18 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta demo-taobao demo-movielens clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta demo-taobao demo-movielens eval-real clean package
 
 setup:
 	@bash deploy/setup_venv.sh
 
-## make demo: generate sample data, run the whole nightly in local mode, print outputs and metrics
+## make demo: generate sample data, run the whole nightly in local mode, then replay two
+## earlier nights and score their published lists against what users did next (the headline)
 demo: setup
 	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) -m shoprank.cli nightly --conf $(CONF) --run-date $(RUN_DATE) --run-version $$(date +%s)
+	$(PY) -m shoprank.cli backtest --conf $(CONF) --run-date $$(date -u -d "$(RUN_DATE) - 2 days" +%F) \
+	  --horizon-days 2 --nights 2 --step-days 1 --run-version $$(date +%s)
 
 ## make test: the whole suite, slow tests included (Airflow gets its own venv)
 test: setup
@@ -36,6 +40,17 @@ demo-taobao: setup
 demo-movielens: setup
 	$(PY) -m shoprank.cli nightly --conf conf/movielens.toml --run-date 2018-09-24 --run-version $$(date +%s)
 
+## make eval-real: the backtest on both datasets in ../shared/data (see README "Quality");
+## its last lines: `backtest <dataset> ndcg_over_best_baseline=<x>`, one per dataset
+EVAL_OUT ?= eval-out
+eval-real: setup
+	@mkdir -p $(EVAL_OUT)
+	$(PY) -m shoprank.cli backtest --conf conf/movielens.toml --run-date 2018-08-25 --horizon-days 30 \
+	  --nights 4 --step-days 30 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/movielens.log
+	$(PY) -m shoprank.cli backtest --conf conf/taobao.toml --run-date 2017-12-02 --horizon-days 1 \
+	  --nights 3 --step-days 1 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/taobao.log
+	@grep -h "^backtest .* ndcg_over_best_baseline=" $(EVAL_OUT)/movielens.log $(EVAL_OUT)/taobao.log
+
 bench-etl: setup
 	$(PY) bench/bench_etl.py
 
@@ -48,4 +63,4 @@ package:
 	@echo dist/shoprank.zip
 
 clean:
-	rm -rf warehouse work data/sample spark-warehouse
+	rm -rf warehouse artifacts data/sample spark-warehouse warehouse-* artifacts-* eval-out

@@ -60,10 +60,10 @@ def _driver_rss(pid: int) -> tuple[int, int]:
 
 
 def spark_worker(data: Path, out: Path, master: str) -> dict:
-    from shoprank import pipeline
     from shoprank.config import load_config
+    from shoprank.night import Night
     from shoprank.session import build_session
-    from shoprank.storage import TableStore
+    from shoprank.stages import ingest
 
     peak = {"rss": 0, "python_rss": 0}
     stop = threading.Event()
@@ -77,14 +77,13 @@ def spark_worker(data: Path, out: Path, master: str) -> dict:
     threading.Thread(target=sample, daemon=True).start()
     cfg = load_config(HERE.parent / "conf" / "local.toml", [
         f"input.actions_path={data}/actions", f"input.items_path={data}/items",
-        f"storage.warehouse={out}/warehouse", f"storage.work_dir={out}/work",
+        f"storage.warehouse={out}/warehouse", f"storage.artifacts={out}/artifacts",
         "spark.conf.spark.ui.enabled=true", f"spark.shuffle_partitions={SHUFFLE_PARTITIONS}", f"spark.master={master}",
         f"validation.max_events_per_user_day={BOT_CAP}"])
     spark = build_session(cfg.spark)
-    store = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
-    night = pipeline.Night(spark, cfg, RUN_DATE, store)
+    night = Night.open(spark, cfg, RUN_DATE)
     start = time.perf_counter()
-    counts = pipeline.run_ingest(night)
+    counts = ingest.run(night)
     seconds = time.perf_counter() - start
     stages = _stage_task_times(spark)
     stop.set()

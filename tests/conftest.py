@@ -17,7 +17,10 @@ def spark():
     from shoprank.config import SparkConf
     from shoprank.session import build_session
 
-    session = build_session(SparkConf(master="local[2]", app_name="shoprank-tests", shuffle_partitions=2))
+    # The driver JVM runs every task in local mode: the nights in the slow tests need more
+    # than Spark's 1g default heap, as conf/local.toml gives the demo.
+    session = build_session(SparkConf(master="local[2]", app_name="shoprank-tests", shuffle_partitions=2,
+                                      conf={"spark.driver.memory": "4g"}))
     yield session
     session.stop()
 

@@ -16,7 +16,7 @@ from shoprank.generate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = ROOT / ".venv-airflow" / "bin" / "airflow"
-STAGES = ["ingest", "gate", "features", "examples", "candidates", "train", "score", "evaluate"]
+STAGES = ["ingest", "gate", "embeddings", "features", "examples", "candidates", "train", "score", "evaluate"]
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     if not AIRFLOW.exists():
         pytest.skip("Airflow venv missing: `make test` installs it (deploy/setup_airflow.sh)")
     run_date = dt.date(2026, 11, 21)
-    sets = {"storage.warehouse": tmp_path / "wh", "storage.work_dir": tmp_path / "work",
+    sets = {"storage.warehouse": tmp_path / "wh", "storage.artifacts": tmp_path / "artifacts",
             "input.actions_path": tmp_path / "data" / "actions", "input.items_path": tmp_path / "data" / "items",
             "generate.users": 300, "generate.items": 150, "train.epochs": 2}
     overrides = [f"{k}={v}" for k, v in sets.items()]

@@ -12,10 +12,12 @@ import sys
 import pytest
 from pyspark.sql import functions as F
 
-from shoprank import pipeline
+from shoprank import stages
 from shoprank.config import load_config
 from shoprank.errors import QualityGateError
 from shoprank.generate import generate
+from shoprank.night import Night
+from shoprank.stages import gate, ingest
 from shoprank.storage import TableStore
 
 RUN_DATE = dt.date(2026, 11, 21)
@@ -30,9 +32,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def night_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("nightly")
-    overrides = [f"storage.warehouse={root}/warehouse", f"storage.work_dir={root}/work",
+    overrides = [f"storage.warehouse={root}/warehouse", f"storage.artifacts={root}/artifacts",
                  f"input.actions_path={root}/data/actions", f"input.items_path={root}/data/items",
-                 "generate.users=500", "generate.items=250", "generate.days=8", "train.epochs=4"]
+                 "generate.users=500", "generate.items=250", "generate.days=8", "train.epochs=4",
+                 "evaluate.horizon_days=1"]
     cfg = load_config("conf/local.toml", overrides)
     generate(cfg.generate, cfg.input.actions_path, cfg.input.items_path, RUN_DATE)
     return cfg, overrides, root
@@ -44,11 +47,18 @@ def counts(store: TableStore) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def first_run(spark, night_cfg):
-    cfg, _, _ = night_cfg
-    store = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
-    night = pipeline.Night(spark, cfg, RUN_DATE, store, run_version=1)
-    summary = pipeline.run_nightly(night)
-    return store, summary, counts(store)
+    """Two nights: the second scores the list the first published. As in production, the
+    first night's log holds the daily files up to its own date."""
+    cfg, _, root = night_cfg
+    earlier = root / "data" / "actions_until_yesterday"
+    earlier.mkdir()
+    for f in sorted((root / "data" / "actions").iterdir())[:-1]:
+        (earlier / f.name).write_bytes(f.read_bytes())
+    first = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, actions_path=str(earlier)))
+    stages.run_nightly(Night.open(spark, first, RUN_DATE - dt.timedelta(days=1), run_version=1))
+    night = Night.open(spark, cfg, RUN_DATE, run_version=1)
+    summary = stages.run_nightly(night)
+    return night.tables, summary, counts(night.tables)
 
 
 def test_recommendations_k_per_eligible_user(first_run):
@@ -63,6 +73,22 @@ def test_recommendations_k_per_eligible_user(first_run):
     latest = store.read("latest_recommendations")
     assert latest.count() == eligible.count()
     assert latest.filter(F.size("item_ids") != 10).count() == 0
+
+
+def test_published_lists_hold_only_sellable_catalogue_items(first_run):
+    store, _, _ = first_run
+    recs = store.read("recommendations", RUN_DATE)
+    items = store.read("items", RUN_DATE)
+    sellable = items.filter("active and price is not null and not price_filled").select("item_id")
+    assert recs.join(sellable, "item_id", "left_anti").count() == 0
+    # The filter had work to do: the log references unknown items, and some of the
+    # most popular items are inactive or have no price of their own.
+    inter = store.read("interactions", RUN_DATE)
+    assert inter.filter(~F.col("item_known")).count() > 0
+    top = inter.groupBy("item_id").count().orderBy(F.desc("count")).limit(20)
+    assert top.join(sellable, "item_id", "left_anti").count() > 0
+    assert recs.join(top.join(sellable, "item_id", "left_anti"), "item_id").count() == 0
+    assert recs.join(inter.filter(~F.col("item_known")).select("item_id"), "item_id").count() == 0
 
 
 def test_injected_bad_rows_are_quarantined_with_reasons(first_run):
@@ -82,19 +108,23 @@ def test_injected_bad_rows_are_quarantined_with_reasons(first_run):
     assert store.read("interactions", RUN_DATE).filter(~F.col("item_known")).count() > 0
 
 
-def test_metrics_written_and_ranker_beats_popularity(first_run):
+def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(first_run):
     store, summary, _ = first_run
-    m = {(r.model, r.metric): r.value for r in store.read("metrics", RUN_DATE).collect()}
-    assert {("ranker", "ndcg@10"), ("popularity", "ndcg@10"), ("ranker", "auc"), ("ranker", "hr@10")} <= set(m)
-    assert m[("ranker", "ndcg@10")] > m[("popularity", "ndcg@10")]
+    rows_ = store.read("metrics", RUN_DATE).filter("segment = 'all'").collect()
+    m = {(r.kind, r.model, r.metric): r for r in rows_}
+    published, baseline = m[("published", "shoprank", "ndcg")], m[("baseline", "popular_30d", "ndcg")]
+    assert published.list_date == baseline.list_date == RUN_DATE - dt.timedelta(days=1)
+    assert published.users == baseline.users > 0 and 0 <= published.value <= 1
+    assert {("published", "shoprank", x) for x in ("hr", "recall", "precision", "map", "coverage")} <= set(m)
+    assert m[("diagnostic", "ranker", "auc")].list_date is None  # sampled examples: a diagnostic, not a list
     assert summary["train"]["ranks"] == 2
+    assert summary["quality_report"].endswith("quality.html")
 
 
 def test_rerun_of_same_date_leaves_counts_unchanged(spark, night_cfg, first_run):
     cfg, _, _ = night_cfg
     store, _, before = first_run
-    night = pipeline.Night(spark, cfg, RUN_DATE, store, run_version=2)
-    pipeline.run_nightly(night)
+    stages.run_nightly(Night.open(spark, cfg, RUN_DATE, run_version=2))
     assert counts(store) == before
 
 
@@ -103,8 +133,7 @@ def test_retried_ingest_skips_committed_writes_and_still_reconciles(spark, night
     store, summary, _ = first_run
     tables = ["items", "interactions", "quarantine", "run_audit", "data_profile"]
     versions = {t: store.version(t) for t in tables}
-    night = pipeline.Night(spark, cfg, RUN_DATE, store, run_version=1)
-    again = pipeline.run_ingest(night)
+    again = ingest.run(Night.open(spark, cfg, RUN_DATE, run_version=1))
     # Every write was committed before (an Airflow retry): none applies twice, and the
     # counts come from the plan run once more into the noop sink, read-back quarantine.
     assert {t: store.version(t) for t in tables} == versions
@@ -121,12 +150,12 @@ def test_gate_breach_stops_the_night_and_force_overrides(spark, night_cfg, first
         (small / f.name).write_text(f.read_text())
     next_cfg = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, actions_path=str(small)))
     next_day = RUN_DATE + dt.timedelta(days=1)
-    night = pipeline.Night(spark, next_cfg, next_day, store, run_version=1)
-    pipeline.run_ingest(night)
+    night = Night.open(spark, next_cfg, next_day, run_version=1)
+    ingest.run(night)
     with pytest.raises(QualityGateError, match="accepted_rows=.* outside allowed"):
-        pipeline.run_gate(night)
-    forced = pipeline.Night(spark, next_cfg, next_day, store, force=True, run_version=1)
-    breaches = pipeline.run_gate(forced)
+        gate.run(night)
+    forced = Night.open(spark, next_cfg, next_day, force=True, run_version=1)
+    breaches = gate.run(forced)
     assert breaches and os.path.exists(forced.summary["report"])
 
 
@@ -149,7 +178,29 @@ def test_cli_exits_non_zero_with_a_clear_message(tmp_path):
                            "--run-date", "2026-11-21", "--set", "train.epochs=lots"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "train.epochs: expected int, found 'lots'" in proc.stderr
+    assert "--set train.epochs=lots: expected an integer, found 'lots'" in proc.stderr
     bad_date = subprocess.run([sys.executable, "-m", "shoprank.cli", "ingest", "--conf", "conf/local.toml",
                                "--run-date", "21/11/2026"], capture_output=True, text=True, timeout=120)
     assert bad_date.returncode == 2 and "expected a date YYYY-MM-DD" in bad_date.stderr
+
+
+@pytest.mark.parametrize("stage, sets, code, message", [
+    ("features", [], 7, "MissingInputError: table 'interactions' has no data for 2026-11-21; run the 'ingest'"),
+    ("score", [], 7, "MissingInputError: no model at"),
+    ("ingest", ["input.actions_path=/nonexistent/actions"], 3, "InputError: no input files at /nonexistent/actions"),
+    ("ingest", ["input.encoding=cp1252"], 2, "--set input.encoding=cp1252: expected one of"),
+])
+def test_each_kind_of_failure_has_its_exit_code(tmp_path, stage, sets, code, message):
+    sets = [f"storage.warehouse={tmp_path}/wh", f"storage.artifacts={tmp_path}/art", *sets]
+    proc = subprocess.run([sys.executable, "-m", "shoprank.cli", stage, "--conf", "conf/local.toml", "--run-date",
+                           "2026-11-21", *[a for s in sets for a in ("--set", s)]],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_only_typed_errors_are_raised():
+    from pathlib import Path
+
+    offenders = [str(p) for p in Path("lib").rglob("*.py") if "raise ShopRankError(" in p.read_text()]
+    assert offenders == []

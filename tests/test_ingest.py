@@ -12,7 +12,7 @@ T0 = int((RUN_END - dt.timedelta(days=1)).timestamp())
 
 
 def raw_actions(spark, records):
-    data = [(u, i, a, ts, extra or {}, f"{u},{i},{a},{ts}", "f.csv", err)
+    data = [(u, i, a, ts, extra or {}, f"{u},{i},{a},{ts}", None, "f.csv", err)
             for u, i, a, ts, extra, err in records]
     return spark.createDataFrame(data, RAW_ACTIONS).drop()
 
@@ -104,8 +104,8 @@ def test_duplicate_window_is_one_sort(spark):
 
 
 def raw_items(spark, records):
-    data = [(i, c, b, p, t, None, u, {}, f"{i},{c},{b},{p}", "items.csv", None)
-            for i, c, b, p, t, u in records]
+    data = [(i, c, b, p, t, None, u, *rest, {}, f"{i},{c},{b},{p}", None, "items.csv", None)
+            for i, c, b, p, t, u, *rest in [(*r, None) if len(r) == 6 else r for r in records]]
     return spark.createDataFrame(data, RAW_ITEMS)
 
 
@@ -118,23 +118,33 @@ def test_items_latest_row_fills_and_price_checks(spark):
         ("i4", "home", "acme", "-3", "Bad", None),
         ("i5", "home", "acme", "cheap", "Bad", None),
         (None, "home", "acme", "3", "No id", None),
+        ("i6", "home", "acme", "NaN", "Nan", None),                            # NaN is not a price
+        ("i7", "home", "acme", "Infinity", "Inf", None),
+        ("i8", "home", "acme", "8", "Gone", None, "no"),                        # inactive: kept, flagged
+        ("i9", "home", "acme", "9", "Maybe", None, "maybe"),                    # not a flag
     ])
     flagged = df.transform(ingest.validate_items(1000.0)).transform(ingest.flag_superseded_items)
     reasons = sorted((r.item_id or "-", r.reason or "ok") for r in flagged.collect())
     assert reasons == [("-", "null_item_id"), ("i1", "ok"), ("i1", "superseded"), ("i2", "ok"),
-                       ("i3", "ok"), ("i4", "bad_price"), ("i5", "bad_price")]
+                       ("i3", "ok"), ("i4", "bad_price"), ("i5", "bad_price"), ("i6", "bad_price"),
+                       ("i7", "bad_price"), ("i8", "ok"), ("i9", "bad_active")]
     clean = flagged.filter("reason is null").transform(ingest.clean_items(dt.date(2026, 11, 21)))
     got = rows(clean.select(*ITEMS.names).drop("run_date", "updated_at", "description", "extra"), "item_id")
     assert got == [
-        {"item_id": "i1", "category": "home", "brand": "acme", "price": 12.0, "price_filled": False, "title": "new lamp"},
-        {"item_id": "i2", "category": "home", "brand": "unknown", "price": 12.0, "price_filled": True, "title": "rug"},
-        {"item_id": "i3", "category": "unknown", "brand": "zeta", "price": 30.0, "price_filled": False, "title": "pen"},
+        {"item_id": "i1", "category": "home", "brand": "acme", "price": 12.0, "price_filled": False,
+         "title": "new lamp", "active": True},
+        {"item_id": "i2", "category": "home", "brand": "unknown", "price": 10.0, "price_filled": True,
+         "title": "rug", "active": True},
+        {"item_id": "i3", "category": "unknown", "brand": "zeta", "price": 30.0, "price_filled": False,
+         "title": "pen", "active": True},
+        {"item_id": "i8", "category": "home", "brand": "acme", "price": 8.0, "price_filled": False,
+         "title": "gone", "active": False},
     ]
 
 
 def test_join_keeps_actions_on_unknown_items_flagged(spark):
     d = dt.date(2026, 11, 21)
-    items = spark.createDataFrame([(d, "i1", "home", "acme", 5.0, False, "lamp", None, None, None)], ITEMS)
+    items = spark.createDataFrame([(d, "i1", "home", "acme", 5.0, False, "lamp", None, None, True, None)], ITEMS)
     actions = validated(raw_actions(spark, [("u1", "i1", "view", str(T0), None, None),
                                             ("u1", "ghost", "view", str(T0), None, None)]))
     out = actions.filter("reason is null").transform(ingest.join_items(items, d))
@@ -154,16 +164,16 @@ def test_pseudonymization_is_keyed_and_stable(spark):
 
 
 def test_each_ingest_pass_parses_each_line_once(spark, tmp_path):
-    from shoprank.pipeline import interactions_pass, quarantine_rows
-    from shoprank.storage.sources import canonical_columns, read_records
+    from shoprank.stages.ingest import interactions_pass, quarantine_rows
+    from shoprank.storage.sources import InputSpec, read_input
 
     (tmp_path / "a.csv").write_text(f"user_id,item_id,action,ts\nu1,i1,view,{T0}\n")
-    records = read_records(spark, str(tmp_path), "csv")
-    checked = (canonical_columns(records, ["user_id", "item_id", "action", "ts"], {})
+    columns = ("user_id", "item_id", "action", "ts")
+    checked = (read_input(spark, InputSpec(str(tmp_path / "a.csv"), "csv", columns, columns))
                .transform(ingest.map_actions({})).transform(ingest.validate_actions(RUN_END, HORIZON, "auto")))
     items = raw_items(spark, [("i1", "c", "b", "10.0", "t", None)]).transform(ingest.validate_items(1000.0))
     # Read from files, as in ingest: Spark knows the items' size and broadcasts them.
-    spark.createDataFrame([(RUN_END.date(), "i1", "c", "b", 10.0, False, "t", None, None, {})],
+    spark.createDataFrame([(RUN_END.date(), "i1", "c", "b", 10.0, False, "t", None, None, True, {})],
                           ITEMS).write.parquet(str(tmp_path / "items"))
     clean = spark.read.schema(ITEMS).parquet(str(tmp_path / "items"))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from shoprank import pipeline
 from shoprank.config import load_config
-from shoprank.storage import TableStore
+from shoprank.night import Night
+from shoprank.stages import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -26,13 +26,14 @@ def test_real_dataset_ingests_and_reconciles(spark, tmp_path, name, run_date, ex
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} not found: the shared real datasets are not beside this checkout")
     cfg = load_config(ROOT / "conf" / f"{name}.toml", [
-        f"storage.warehouse={tmp_path}/wh", f"storage.work_dir={tmp_path}/work"])
+        f"storage.warehouse={tmp_path}/wh", f"storage.artifacts={tmp_path}/artifacts"])
     # Config paths are relative to the repository root.
     cfg = load_config(ROOT / "conf" / f"{name}.toml", [
-        f"storage.warehouse={tmp_path}/wh", f"storage.work_dir={tmp_path}/work",
+        f"storage.warehouse={tmp_path}/wh", f"storage.artifacts={tmp_path}/artifacts",
         f"input.actions_path={ROOT / cfg.input.actions_path}", f"input.items_path={ROOT / cfg.input.items_path}"])
-    store = TableStore(spark, cfg.storage.warehouse, "delta-rs")
-    counts = pipeline.run_ingest(pipeline.Night(spark, cfg, run_date, store))
+    night = Night.open(spark, cfg, run_date)
+    store = night.tables
+    counts = ingest.run(night)
     actions, items = counts["actions"], counts["items"]
     assert actions["input_rows"] == expect_actions
     assert actions["input_rows"] == actions["accepted"] + actions["quarantined"] + actions["duplicates"]

@@ -1,19 +1,26 @@
-"""Features, examples, candidates, re-ranking and the quality gate on tiny inline data."""
+"""Features, recall sources, training lists, the final list and the quality gate on tiny
+inline data with production schemas."""
 
 import datetime as dt
+import math
 
+import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
-from shoprank import candidates as cand
 from shoprank import examples as ex
-from shoprank.config import GateConf
-from shoprank.features import attach_features, item_features, user_features
+from shoprank import recall
+from shoprank.config import CandidatesConf, GateConf
+from shoprank.features import feature_names, item_features, pair_features, user_features
+from shoprank.night import Windows
 from shoprank.quality import check_gate
-from shoprank.schemas import FEATURE_COLUMNS, INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
-from shoprank.score import latest_by_user, rerank
+from shoprank.recall import covisit, transitions
+from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
+from shoprank.score import latest_by_user, mmr_order, rerank
 from tests.conftest import rows
 
 D = dt.date(2026, 11, 21)
+END = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 
 
 def ts(h):
@@ -26,7 +33,8 @@ def interactions(spark, events):
 
 
 def items_table(spark, specs):
-    return spark.createDataFrame([(D, i, c, "b", p, False, "t", None, None, None) for i, c, p in specs], ITEMS)
+    return spark.createDataFrame([(D, i, c, "b", p, False, "t", None, None, True, None) for i, c, p in specs],
+                                 ITEMS)
 
 
 def test_user_and_item_features(spark):
@@ -50,64 +58,113 @@ def test_user_and_item_features(spark):
     ]
 
 
-def test_attach_features_gives_model_inputs_and_keeps_extra_columns(spark):
-    users = spark.createDataFrame([(D, "u1", 3, 1, 2.0, {"home": 0.75}, ["home"])], USER_FEATURES)
-    items = spark.createDataFrame([(D, "i1", "home", "b", 9.0, 4, 2, 0.5)], ITEM_FEATURES)
-    pairs = spark.createDataFrame([("u1", "i1", 1.0), ("u9", "i9", 0.0)], "user_id string, item_id string, label double")
-    out = pairs.transform(attach_features(users, items))
-    assert out.columns == FEATURE_COLUMNS.names + ["label"]
-    got = {r.item_id: r for r in out.collect()}
-    assert got["i1"].category_affinity == pytest.approx(0.75)
-    assert got["i1"].log_price == pytest.approx(2.302585, rel=1e-5)
-    assert got["i9"].category == "unknown" and got["i9"].category_affinity == 0.0
+def test_pair_features_from_the_events_before_the_cutoff(spark):
+    ev = interactions(spark, [
+        ("u1", "i1", "view", 1, "home", 10.0), ("u1", "i1", "purchase", 2, "home", 10.0),
+        ("u2", "i1", "view", 3, "home", 10.0), ("u1", "i2", "view", 20, "toys", 40.0)])
+    catalogue = items_table(spark, [("i1", "home", 10.0), ("i2", "toys", 40.0), ("i3", "home", 20.0)])
+    pairs = spark.createDataFrame([("u1", "i3", {"covisit": 0.5}, {"covisit": 2})],
+                                  "user_id string, item_id string, source_scores map<string,double>, "
+                                  "source_ranks map<string,int>")
+    t = ts(22)
+    names = feature_names(("covisit", "popular"), with_text=False)
+    got = pairs.transform(pair_features(ev, catalogue, t, ("covisit", "popular"))).collect()[0]
+    f = dict(zip(names, got.features, strict=True))
+    assert got.category == "home" and len(got.features) == len(names)
+    assert (f["score_covisit"], f["inv_rank_covisit"], f["score_popular"], f["inv_rank_popular"]) == (0.5, 0.5, 0, 0)
+    assert f["log_pop_all"] == 0.0  # nobody touched i3 before t
+    assert f["price_pct_in_category"] == pytest.approx(1.0) and f["price_known"] == 1.0  # dearest of home
+    assert f["log_user_events"] == pytest.approx(math.log1p(3)) and f["category_share"] == pytest.approx(2 / 3)
+    assert f["log_category_idle"] == pytest.approx(math.log1p(20 / 24), rel=1e-5)  # u1's last home event at 2h
+    assert f["log_user_idle"] == pytest.approx(math.log1p(2 / 24), rel=1e-5)
+    assert f["n_sources"] == 1.0
 
 
 def test_windows_are_point_in_time():
-    w = ex.Windows.for_run(D, horizon_days=30, label_days=3, validation_days=1)
-    assert w.end == dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
-    assert w.val_start == dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-    assert w.label_start == dt.datetime(2026, 11, 18, tzinfo=dt.UTC)
-    assert w.horizon_start < w.label_start < w.val_start < w.end
+    w = Windows.for_run(D, horizon_days=30)
+    assert w.end == END and w.horizon_start == END - dt.timedelta(days=30)
 
 
-def test_negative_sampling_index_and_labels(spark):
-    pool_src = spark.createDataFrame([(f"i{k}",) for k in range(50)], "item_id string").repartition(3)
-    pool, size = ex.index_rows(pool_src)
-    assert size == 50
-    assert sorted(r.idx for r in pool.collect()) == list(range(50))
-    pos = spark.createDataFrame([("u1", "i1"), ("u2", "i2")], "user_id string, item_id string")
-    neg = pos.transform(ex.sample_negatives(pool, size, 20, seed=3))
-    assert neg.count() == 40
-    labelled = ex.label_examples(pos, neg, pos)
-    assert labelled.filter("label = 1").count() == 2
-    # a user's own positive is never also a negative
-    assert labelled.filter("label = 0").join(pos, ["user_id", "item_id"]).count() == 0
+def test_training_lists_hold_every_positive_and_only_users_with_one(spark):
+    cands = spark.createDataFrame(
+        [("u1", f"i{k}", {"popular": float(k)}, {"popular": k}) for k in range(6)]
+        + [("u2", "i1", {"popular": 1.0}, {"popular": 1})],
+        "user_id string, item_id string, source_scores map<string,double>, source_ranks map<string,int>")
+    labels = spark.createDataFrame([("u1", "i4"), ("u1", "i5"), ("u2", "zz")], "user_id string, item_id string")
+    extra = spark.createDataFrame([("u1", "r1"), ("u1", "i0")], "user_id string, item_id string")
+    lists = ex.build_lists(cands, labels, extra, "train1", list_size=4, seed=1)
+    got = rows(lists.select("list_id", "item_id", "label"), "item_id")
+    assert {r["list_id"] for r in got} == {"train1:u1"}  # u2's positive is not among its candidates
+    assert len(got) == 4 and {r["item_id"] for r in got if r["label"] == 1.0} == {"i4", "i5"}
+    rand = lists.filter("item_id = 'r1'").collect()
+    assert not rand or rand[0].source_scores == {}  # a random item carries no source score
+
+
+def test_label_pairs_are_new_items_in_the_window(spark):
+    history = interactions(spark, [("u1", "i1", "view", 1, "c", 1.0), ("u1", "i1", "view", 13, "c", 1.0),
+                                   ("u1", "i2", "view", 14, "c", 1.0), ("u2", "i3", "view", 20, "c", 1.0)])
+    before = history.filter(F.col("ts") < F.lit(ts(12)))
+    got = rows(ex.label_pairs(history, ts(12), 1, before), "user_id", "item_id")
+    assert got == [{"user_id": "u1", "item_id": "i2"}, {"user_id": "u2", "item_id": "i3"}]  # i1 was had
+
+
+def test_covisit_and_transitions_follow_time_and_order(spark):
+    ev = interactions(spark, [
+        ("a", "x", "view", 1, "c", 1.0), ("a", "y", "view", 2, "c", 1.0), ("a", "z", "purchase", 3, "c", 1.0),
+        ("b", "x", "view", 5, "c", 1.0), ("b", "q", "view", 23, "c", 1.0),  # q: 18 h after x
+        ("u", "x", "view", 10, "c", 1.0)])
+    allowed = ev.select("item_id").distinct()
+    users = ev.filter("user_id = 'u'").transform(user_features(D))
+    params = CandidatesConf(covisit_hours=6.0, decay_days=1000.0)
+    inputs = recall.RecallInputs(ev, users, allowed, END, params)
+    cov = {r.item_id: r.score for r in covisit.candidates(inputs).collect()}
+    assert set(cov) == {"y", "z"}  # q was touched too long after x
+    assert cov["z"] > cov["y"]  # a purchase weighs more than a view
+    nxt = {r.item_id: r.score for r in transitions.candidates(inputs).collect()}
+    assert nxt["y"] == pytest.approx(1.0, rel=1e-3) and nxt["z"] == pytest.approx(0.5, rel=1e-3)
+    assert nxt["q"] == pytest.approx(1.0, rel=1e-3)  # order, not time, makes a transition
 
 
 def test_candidate_sources_merge_and_exclude(spark):
     ev = interactions(spark, [
         ("u1", "i1", "view", 1, "home", 1.0), ("u1", "i2", "view", 2, "home", 1.0),
         ("u2", "i1", "view", 3, "home", 1.0), ("u2", "i3", "purchase", 4, "toys", 1.0),
-        ("u3", "i3", "view", 5, "toys", 1.0),
+        ("u3", "i3", "view", 5, "toys", 1.0), ("u3", "i4", "view", 6, "toys", 1.0),
     ])
     users = ev.transform(user_features(D))
-    merged = cand.merge_sources(D, ev.filter("action = 'purchase'").select("user_id", "item_id"))([
-        cand.popular_in_categories(ev, users, 5), cand.cooccurrence(ev, 10, 10), cand.popular_fallback(ev, users, 2)])
-    got = {(r.user_id, r.item_id): r.sources for r in merged.collect()}
-    assert got[("u1", "i3")] == ["cooccurrence"] or "cooccurrence" in got[("u1", "i3")]
-    assert ("u2", "i3") not in got  # purchased: excluded
-    assert "category_popular" in got[("u1", "i1")]
+    allowed = ev.select("item_id").distinct().filter("item_id != 'i4'")
+    inputs = recall.RecallInputs(ev, users, allowed, END, CandidatesConf(segments=2))
+    per_source = {name: source(inputs) for name, source in recall.sources(inputs.params, False).items()}
+    assert set(per_source) == set(CandidatesConf().sources) - {"content"}
+    merged = recall.merge(D, per_source, 100, ev.select("user_id", "item_id").distinct(), allowed)
+    got = {(r.user_id, r.item_id): r for r in merged.collect()}
+    assert not {(u, i) for u, i in got if (u, i) in {("u1", "i1"), ("u2", "i3"), ("u3", "i3")}}  # had: excluded
+    assert not [p for p in got if p[1] == "i4"]  # not allowed
+    assert ("u1", "i3") in got and "popular" in got[("u1", "i3")].sources
     assert len(got) == merged.select("user_id", "item_id").distinct().count()  # deduplicated
+    for r in got.values():
+        assert set(r.source_scores) == set(r.sources) == set(r.source_ranks)
+        assert r.recall_score == pytest.approx(sum(r.source_scores.values()))
+    top1 = recall.merge(D, per_source, 1, None)
+    assert top1.filter(F.array_max(F.map_values("source_ranks")) > 1).count() == 0
 
 
-def test_rerank_top_k_with_category_cap(spark):
+def test_mmr_order_trades_relevance_for_new_categories():
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    cats = np.array(["a", "a", "a", "b"])
+    assert mmr_order(scores, cats, 3, 1.0, cap=10) == [0, 1, 2]  # lambda 1: by score alone
+    assert mmr_order(scores, cats, 3, 0.5, cap=10) == [0, 3, 1]  # b jumps ahead of a's second
+    assert mmr_order(scores, cats, 3, 1.0, cap=2) == [0, 1, 3]  # the category cap
+    assert mmr_order(scores[:3], cats[:3], 3, 1.0, cap=2) == [0, 1, 2]  # cap relaxed: one category is all
+
+
+def test_rerank_publishes_top_k_and_latest_by_user(spark):
     data = [("u1", f"i{k}", "home" if k < 5 else "toys", 1.0 - k / 10, ["popular"]) for k in range(8)]
-    scored = spark.createDataFrame(data, "user_id string, item_id string, category string, score double, sources array<string>")
-    out = scored.transform(rerank(4, 2, D, "v1"))
-    got = [(r.rank, r.item_id) for r in out.orderBy("rank").collect()]
-    assert got == [(1, "i0"), (2, "i1"), (3, "i5"), (4, "i6")]  # two per category while others exist
-    short = scored.filter("category = 'home'").transform(rerank(4, 2, D, "v1"))
-    assert short.count() == 4  # cap relaxed when one category is all there is
+    scored = spark.createDataFrame(data, "user_id string, item_id string, category string, score double, "
+                                         "sources array<string>")
+    out = scored.transform(rerank(4, 2, 1.0, 50, D, "v1"))
+    assert [(r.rank, r.item_id) for r in out.orderBy("rank").collect()] == [(1, "i0"), (2, "i1"), (3, "i5"),
+                                                                            (4, "i6")]
     latest = out.transform(latest_by_user(16)).collect()[0]
     assert latest.item_ids == ["i0", "i1", "i5", "i6"]
 

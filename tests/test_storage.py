@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from shoprank.errors import SchemaMismatchError
-from shoprank.schemas import LATEST_RECOMMENDATIONS, METRICS
+from shoprank.schemas import LATEST_RECOMMENDATIONS, METRICS, QUARANTINE
 from shoprank.storage import has_delta_jars
 from tests.conftest import rows
 
@@ -18,7 +18,11 @@ D1, D2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
 
 
 def metrics_df(spark, day, value, n=3):
-    return spark.createDataFrame([(day, f"m{i}", "ndcg@10", 10, value + i, 5) for i in range(n)], METRICS)
+    return spark.createDataFrame([metric_row(day, f"m{i}", value + i) for i in range(n)], METRICS)
+
+
+def metric_row(day, model, value):
+    return (day, "published", model, None, "all", "ndcg", 10, value, 5)
 
 
 def parquet_files(path):
@@ -35,16 +39,16 @@ def test_replace_partition_is_idempotent_and_isolated(spark, store):
         {"run_date": D2, "model": "m0", "value": 0.5}, {"run_date": D2, "model": "m1", "value": 1.5},
         {"run_date": D2, "model": "m2", "value": 2.5},
     ]
-    assert DeltaTable(store.path("metrics")).version() == 3  # create + three single commits
+    assert DeltaTable(store.location("metrics")).version() == 3  # create + three single commits
 
 
 def test_reading_one_run_date_opens_only_its_files(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
     store.replace_partition(metrics_df(spark, D2, 0.5), "metrics", D2)
     one = store.read("metrics", D2)
-    adds = pa.table(DeltaTable(store.path("metrics")).get_add_actions(flatten=True)).to_pylist()
+    adds = pa.table(DeltaTable(store.location("metrics")).get_add_actions(flatten=True)).to_pylist()
     d2_files = {f["path"] for f in adds if f["partition.run_date"] == D2}
-    assert {os.path.relpath(f.replace("file://", ""), store.path("metrics")) for f in one.inputFiles()} == d2_files
+    assert {os.path.relpath(f.replace("file://", ""), store.location("metrics")) for f in one.inputFiles()} == d2_files
     assert rows(one.select("run_date", "value"), "value") == [
         {"run_date": D2, "value": v} for v in (0.5, 1.5, 2.5)]
     assert store.read("metrics", dt.date(2026, 1, 1)).count() == 0
@@ -62,10 +66,10 @@ def test_retried_write_with_same_txn_version_is_not_applied_twice(spark, store):
 
 def test_time_travel_and_history_and_removed_files_not_read(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
-    v1_files = parquet_files(store.path("metrics"))
+    v1_files = parquet_files(store.location("metrics"))
     store.replace_partition(metrics_df(spark, D1, 0.7), "metrics", D1)
     # The old files are still on disk (until VACUUM) but the log says they are removed.
-    assert v1_files <= parquet_files(store.path("metrics"))
+    assert v1_files <= parquet_files(store.location("metrics"))
     assert {r.value for r in store.read("metrics").collect()} == {0.7, 1.7, 2.7}
     assert {r.value for r in store.read("metrics", version=1).collect()} == {0.1, 1.1, 2.1}
     assert [h["operation"] for h in store.history("metrics")][:2] == ["WRITE", "WRITE"]
@@ -98,11 +102,11 @@ def test_merge_upserts_and_rewrites_only_touched_files(spark, store):
         return spark.createDataFrame([(b, u, D1, [item], [1.0]) for b, u, item in pairs], LATEST_RECOMMENDATIONS)
 
     store.merge(latest([(0, "u1", "a"), (0, "u2", "a"), (1, "u3", "a")]), "latest_recommendations", ["user_id"])
-    bucket1 = {f for f in DeltaTable(store.path("latest_recommendations")).file_uris() if "user_bucket=1" in f}
+    bucket1 = {f for f in DeltaTable(store.location("latest_recommendations")).file_uris() if "user_bucket=1" in f}
     store.merge(latest([(0, "u2", "b"), (0, "u4", "b")]), "latest_recommendations", ["user_id"])
     got = {(r.user_id, r.item_ids[0]) for r in store.read("latest_recommendations").collect()}
     assert got == {("u1", "a"), ("u2", "b"), ("u3", "a"), ("u4", "b")}
-    after = set(DeltaTable(store.path("latest_recommendations")).file_uris())
+    after = set(DeltaTable(store.location("latest_recommendations")).file_uris())
     assert bucket1 <= after  # the untouched bucket's file was not rewritten
 
 
@@ -117,7 +121,7 @@ def test_merge_rejects_duplicate_source_keys(spark, store):
 def test_failed_task_leaves_previous_version_and_nothing_visible(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
     before_version = store.version("metrics")
-    before_files = parquet_files(store.path("metrics"))
+    before_files = parquet_files(store.location("metrics"))
 
     @F.udf("double")
     def explode_on_m3(model, value):
@@ -125,15 +129,15 @@ def test_failed_task_leaves_previous_version_and_nothing_visible(spark, store):
             raise RuntimeError("simulated executor crash")
         return value
 
-    good = spark.createDataFrame([(D1, f"m{i}", "ndcg@10", 10, float(i), 5) for i in range(3)], METRICS)
-    bad = spark.createDataFrame([(D1, "m3", "ndcg@10", 10, 3.0, 5)], METRICS)
+    good = spark.createDataFrame([metric_row(D1, f"m{i}", float(i)) for i in range(3)], METRICS)
+    bad = spark.createDataFrame([metric_row(D1, "m3", 3.0)], METRICS)
     df = good.coalesce(1).union(bad.coalesce(1)).withColumn("value", explode_on_m3("model", "value"))
     with pytest.raises(Exception, match="simulated executor crash"):
         store.replace_partition(df, "metrics", D1)
     assert store.version("metrics") == before_version
     assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
     store.vacuum("metrics", retention_hours=0)
-    assert parquet_files(store.path("metrics")) == before_files
+    assert parquet_files(store.location("metrics")) == before_files
 
 
 KILLED_WRITER = """
@@ -155,8 +159,9 @@ def slow(model, value):
         time.sleep(600)  # killed here, after the other task has written its file
     return value
 
-good = spark.createDataFrame([(d, f"m{i}", "ndcg@10", 10, 9.0, 5) for i in range(3)], METRICS)
-bad = spark.createDataFrame([(d, "m3", "ndcg@10", 10, 9.0, 5)], METRICS)
+row = lambda model: (d, "published", model, None, "all", "ndcg", 10, 9.0, 5)
+good = spark.createDataFrame([row(f"m{i}") for i in range(3)], METRICS)
+bad = spark.createDataFrame([row("m3")], METRICS)
 store.replace_partition(good.coalesce(1).union(bad.coalesce(1)).withColumn("value", slow("model", "value")),
                         "metrics", d)
 """
@@ -169,7 +174,7 @@ def test_killed_writer_leaves_previous_version_and_vacuum_cleans_orphans(spark, 
     import time
 
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
-    before_version, before_files = store.version("metrics"), parquet_files(store.path("metrics"))
+    before_version, before_files = store.version("metrics"), parquet_files(store.location("metrics"))
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
     proc = subprocess.Popen([sys.executable, str(script), store.warehouse], stdout=subprocess.PIPE,
@@ -177,19 +182,19 @@ def test_killed_writer_leaves_previous_version_and_vacuum_cleans_orphans(spark, 
     try:
         deadline = time.time() + 240
         while time.time() < deadline:
-            if parquet_files(store.path("metrics")) - before_files:
+            if parquet_files(store.location("metrics")) - before_files:
                 break
             time.sleep(0.5)
         time.sleep(2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and its Python workers
         proc.wait()
-    orphans = parquet_files(store.path("metrics")) - before_files
+    orphans = parquet_files(store.location("metrics")) - before_files
     assert orphans, "the killed writer should have left part files behind"
     assert store.version("metrics") == before_version
     assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
     store.vacuum("metrics", retention_hours=0)
-    assert parquet_files(store.path("metrics")) == before_files
+    assert parquet_files(store.location("metrics")) == before_files
     assert {r.value for r in store.read("metrics").collect()} == {0.1, 1.1, 2.1}
 
 
@@ -216,7 +221,7 @@ def test_concurrent_writers_to_different_partitions_both_commit(spark, store):
 
 def test_delta_rs_table_declares_a_protocol_spark_delta_accepts(spark, store):
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
-    protocol = DeltaTable(store.path("metrics")).protocol()
+    protocol = DeltaTable(store.location("metrics")).protocol()
     # delta-spark 4 reads reader v1-3 / writer v2-7; delta-rs defaults to reader 1 / writer 2.
     assert protocol.min_reader_version <= 3 and protocol.min_writer_version <= 7
 
@@ -227,7 +232,7 @@ def test_delta_spark_reads_delta_rs_table(spark, store):
                     "runs on a cluster image that has them")
     store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
     store.replace_partition(metrics_df(spark, D1, 0.2), "metrics", D1)
-    got = spark.read.format("delta").load(store.path("metrics"))
+    got = spark.read.format("delta").load(store.location("metrics"))
     assert {r.value for r in got.collect()} == {0.2, 1.2, 2.2}
 
 
@@ -238,10 +243,11 @@ def test_reads_tables_written_by_other_delta_writers(spark, store):
     from pyspark.sql.pandas.types import to_arrow_schema
 
     schema = to_arrow_schema(METRICS)
-    data = pa.table({"run_date": [D1, D2], "model": ["a", "b"], "metric": ["auc", "auc"], "k": [None, None],
-                     "value": [0.5, 0.6], "n_users": [3, 4]}, schema=schema)
-    write_deltalake(store.path("metrics"), data, partition_by=["run_date"])
-    write_deltalake(store.path("metrics"), data.slice(1), mode="overwrite",
+    data = pa.table({"run_date": [D1, D2], "kind": ["diagnostic"] * 2, "model": ["a", "b"], "list_date": [None] * 2,
+                     "segment": ["all"] * 2, "metric": ["auc", "auc"], "k": [None, None], "value": [0.5, 0.6],
+                     "users": [3, 4]}, schema=schema)
+    write_deltalake(store.location("metrics"), data, partition_by=["run_date"])
+    write_deltalake(store.location("metrics"), data.slice(1), mode="overwrite",
                     predicate=f"run_date = '{D2.isoformat()}'")
     got = rows(store.read("metrics").select("run_date", "model", "value"), "run_date")
     assert got == [{"run_date": D1, "model": "a", "value": 0.5}, {"run_date": D2, "model": "b", "value": 0.6}]
@@ -252,7 +258,9 @@ def test_reads_tables_written_by_other_delta_writers(spark, store):
 def test_time_travel_by_timestamp_and_maintain(spark, store):
     import time
 
-    from shoprank.pipeline import Night, run_maintain
+    from shoprank.night import Night
+    from shoprank.stages import maintain
+    from shoprank.storage import ArtifactStore
 
     for i in range(3):  # three small writes of one partition -> several small files
         store.replace_partition(metrics_df(spark, D1, float(i)), "metrics", D1)
@@ -264,12 +272,74 @@ def test_time_travel_by_timestamp_and_maintain(spark, store):
     store.append(metrics_df(spark, D2, 5.0), "metrics")
     store.append(metrics_df(spark, D2, 6.0, n=1), "metrics")
     before = {(r.run_date, r.model, r.value) for r in store.read("metrics").collect()}
-    active_before = len(DeltaTable(store.path("metrics")).file_uris())
-    night = Night(spark, None, D1, store)
-    result = run_maintain(night, retention_hours=0)
+    active_before = len(DeltaTable(store.location("metrics")).file_uris())
+    night = Night(spark, None, D1, store, ArtifactStore.at(str(store.warehouse) + "-artifacts"))
+    result = maintain.run(night, retention_hours=0)
     assert result["metrics"]["vacuumed_files"] > 0
-    assert len(DeltaTable(store.path("metrics")).file_uris()) < active_before  # compacted
+    assert len(DeltaTable(store.location("metrics")).file_uris()) < active_before  # compacted
     assert {(r.run_date, r.model, r.value) for r in store.read("metrics").collect()} == before
     # Only the live files remain on disk after VACUUM with zero retention.
-    live = {os.path.normpath(u) for u in DeltaTable(store.path("metrics")).file_uris()}
-    assert {os.path.normpath(f) for f in parquet_files(store.path("metrics"))} == live
+    live = {os.path.normpath(u) for u in DeltaTable(store.location("metrics")).file_uris()}
+    assert {os.path.normpath(f) for f in parquet_files(store.location("metrics"))} == live
+
+
+def test_batch_commits_staged_tables_together_or_leaves_them_untouched(spark, store):
+    store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
+    before_version, before_files = store.version("metrics"), parquet_files(store.location("metrics"))
+    with pytest.raises(RuntimeError, match="a later check failed"), store.batch(D1, txn_version=3) as batch:
+        staged = batch.stage(metrics_df(spark, D1, 0.9), "metrics")
+        # What was staged can be read back; readers of the table still see the old night.
+        assert {r.value for r in batch.frame(staged).collect()} == {0.9, 1.9, 2.9}
+        assert {r.value for r in store.read("metrics", D1).collect()} == {0.1, 1.1, 2.1}
+        raise RuntimeError("a later check failed")
+    assert store.version("metrics") == before_version
+    assert parquet_files(store.location("metrics")) == before_files  # staged files deleted
+
+    with store.batch(D1, txn_version=3) as batch:
+        batch.stage(metrics_df(spark, D1, 0.9), "metrics")
+        batch.stage(spark.createDataFrame([(D1, "actions", "f.csv", "bad_timestamp", "d", "raw", None)], QUARANTINE),
+                    "quarantine")
+        results = batch.commit()
+    assert {r.value for r in store.read("metrics", D1).collect()} == {0.9, 1.9, 2.9}
+    assert results["metrics"].version == before_version + 1 and results["quarantine"].rows == 1
+
+    with store.batch(D1, txn_version=3) as retry:  # an Airflow retry of the committed run
+        staged = retry.stage(metrics_df(spark, D1, 0.5), "metrics")
+        assert staged.skipped and retry.skipped
+        assert {r.value for r in retry.frame(staged).collect()} == {0.9, 1.9, 2.9}  # what is committed
+        assert retry.commit()["metrics"].skipped
+    assert store.version("metrics") == before_version + 1
+
+
+def test_missing_table_or_partition_is_a_typed_error_naming_the_stage(spark, store):
+    from shoprank.errors import MissingInputError
+
+    with pytest.raises(MissingInputError, match="table 'metrics' does not exist"):
+        store.read("metrics")
+    store.replace_partition(metrics_df(spark, D1, 0.1), "metrics", D1)
+    assert store.run_dates("metrics") == [D1]
+    with pytest.raises(MissingInputError, match=f"no data for {D2}; run the 'evaluate' stage"):
+        store.require("metrics", D2, "evaluate")
+    assert store.require("metrics", D1, "evaluate").count() == 3
+
+
+def test_locations_resolve_local_paths_and_uris(tmp_path, monkeypatch):
+    from shoprank.storage import fs
+
+    assert fs.canonical("s3a://bucket/a/b/") == "s3://bucket/a/b"
+    assert fs.scheme("s3a://bucket/a") == "s3a" and fs.scheme("file:///x") == "" and fs.scheme("/x") == ""
+    monkeypatch.chdir(tmp_path)
+    assert fs.absolute("rel/dir") == str(tmp_path / "rel" / "dir")
+    assert fs.absolute("file:///abs/x") == "/abs/x"
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.parquet").write_bytes(b"a")
+    (src / "sub" / "b.parquet").write_bytes(b"bb")
+    (src / "_SUCCESS").write_bytes(b"")
+    (src / ".a.parquet.crc").write_bytes(b"")
+    dest = f"file://{tmp_path}/store/run"
+    fs.put(src, dest)
+    assert fs.list_files(dest, ".parquet") == [f"{dest}/a.parquet", f"{dest}/sub/b.parquet"]
+    assert fs.get(f"{dest}/sub/b.parquet", tmp_path / "got" / "b").read_bytes() == b"bb"
+    fs.delete(dest)
+    assert not fs.exists(dest) and fs.list_files(dest) == []

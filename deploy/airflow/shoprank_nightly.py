@@ -23,7 +23,7 @@ from pathlib import Path
 from airflow import DAG
 from airflow.operators.bash import BashOperator
 
-STAGES = ["ingest", "gate", "features", "examples", "candidates", "train", "score", "evaluate"]
+STAGES = ["ingest", "gate", "embeddings", "features", "examples", "candidates", "train", "score", "evaluate"]
 HOME = os.environ.get("SHOPRANK_HOME", str(Path(__file__).resolve().parents[2]))
 CONF = os.environ.get("SHOPRANK_CONF", "conf/local.toml")
 SUBMIT = os.environ.get("SHOPRANK_SPARK_SUBMIT", f"{HOME}/.venv/bin/spark-submit")
@@ -42,7 +42,7 @@ def stage_command(stage: str) -> str:
 
 with DAG(
     dag_id="shoprank_nightly",
-    description="shoprank: ingest -> gate -> features -> examples -> candidates -> train -> score -> evaluate",
+    description="shoprank: ingest -> gate -> embeddings -> features -> examples -> candidates -> train -> score -> evaluate",
     schedule="30 2 * * *",
     start_date=datetime(2026, 11, 1),
     catchup=False,

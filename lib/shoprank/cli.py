@@ -15,11 +15,11 @@ import os
 import sys
 import time
 
-from shoprank.errors import ConfigError, ShopRankError
+from shoprank.errors import ShopRankError
+from shoprank.stages import NIGHTLY
 
 log = logging.getLogger("shoprank")
-STAGE_NAMES = ["generate", "ingest", "gate", "features", "examples", "candidates", "train", "score",
-               "evaluate", "nightly", "maintain"]
+STAGE_NAMES = ["generate", *NIGHTLY, "nightly", "maintain", "backtest"]
 
 
 def _date(text: str) -> dt.date:
@@ -34,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
         prog="shoprank",
         description="shoprank nightly recommender. Stages, in nightly order: ingest, gate, features, "
                     "examples, candidates, train, score, evaluate. 'nightly' runs them all; 'generate' "
-                    "writes synthetic input data; 'maintain' runs OPTIMIZE and VACUUM on every table.")
+                    "writes synthetic input data; 'maintain' runs OPTIMIZE and VACUUM on every table; "
+                    "'backtest' replays nights up to --run-date and scores their published lists against "
+                    "what users did next, beside baselines.")
     p.add_argument("stage", choices=STAGE_NAMES, help="what to run")
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.toml")
     p.add_argument("--run-date", required=True, type=_date, help="the night to run, YYYY-MM-DD")
@@ -48,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="csv", choices=["csv", "json", "parquet"],
                    help="generate: file format to write")
     p.add_argument("--retention-hours", type=float, default=168.0, help="maintain: VACUUM retention")
+    p.add_argument("--horizon-days", type=int, default=7,
+                   help="backtest: score each night's lists against what users did in this many days after it")
+    p.add_argument("--nights", type=int, default=1, help="backtest: how many nights to replay, the last on --run-date")
+    p.add_argument("--step-days", type=int, default=None,
+                   help="backtest: days between replayed nights (default: the horizon, so horizons do not overlap)")
     return p
 
 
@@ -66,18 +73,29 @@ def _setup_logging() -> None:
 
 
 def _print_summary(night, summary: dict) -> None:
-    from shoprank.pipeline import describe_outputs
+    from shoprank.schemas import TABLES
 
     lines = ["", f"shoprank nightly for {night.run_date} finished in {summary.get('seconds', 0)}s",
-             f"Delta tables ({night.store.engine.name} engine):"]
-    lines += ["  " + line for line in describe_outputs(night)]
+             f"Delta tables ({night.tables.engine.name} engine):"]
+    lines += [f"  {t:24s} {night.tables.location(t)}" for t in TABLES if night.tables.exists(t)]
     if "report" in summary:
         lines.append(f"  {'data report':24s} {summary['report']}")
-    if "metrics" in summary:
-        lines.append("Headline metrics on the validation window (HR@10 / NDCG@10 / AUC):")
-        for model, r in summary["metrics"].items():
-            lines.append(f"  {model:10s} HR@10={r['hr@10']:.4f} NDCG@10={r['ndcg@10']:.4f} "
-                         f"AUC={(r['auc'] or 0):.4f} users={r['n_users']}")
+    if "quality_report" in summary:
+        lines.append(f"  {'quality report':24s} {summary['quality_report']}")
+    m = summary.get("metrics", {})
+    published = sorted({model for kind, model, _, _ in m if kind in ("published", "baseline")})
+    if published:
+        lines.append(f"Published lists of {night.cfg.evaluate.horizon_days} nights ago vs what users did since:")
+        for model in published:
+            kind = "published" if model == "shoprank" else "baseline"
+            lines.append(f"  {model:14s} NDCG={m.get((kind, model, 'all', 'ndcg')) or 0:.4f} "
+                         f"HR={m.get((kind, model, 'all', 'hr')) or 0:.4f}")
+    else:
+        lines.append(f"No list published {night.cfg.evaluate.horizon_days} nights before {night.run_date} to score "
+                     "yet (see `shoprank backtest` for the same metric on replayed nights).")
+    if ("diagnostic", "ranker", "all", "auc") in m:
+        lines.append(f"Ranker diagnostic on sampled validation examples (not what users get): "
+                     f"AUC={m[('diagnostic', 'ranker', 'all', 'auc')] or 0:.4f}")
     print("\n".join(lines), flush=True)
 
 
@@ -98,25 +116,27 @@ def main(argv: list[str] | None = None) -> int:
                   f"{counts.items} item rows into {cfg.input.actions_path} and {cfg.input.items_path}")
             return 0
 
-        from shoprank import pipeline
+        from shoprank import stages
+        from shoprank.night import Night
         from shoprank.session import build_session
-        from shoprank.storage import TableStore
 
         spark = build_session(cfg.spark)
-        store = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
-        night = pipeline.Night(spark, cfg, args.run_date, store, args.force, args.run_version)
+        night = Night.open(spark, cfg, args.run_date, force=args.force, run_version=args.run_version)
         if args.stage == "nightly":
-            summary = pipeline.run_nightly(night)
-            _print_summary(night, summary)
+            _print_summary(night, stages.run_nightly(night))
         elif args.stage == "maintain":
-            pipeline.run_maintain(night, args.retention_hours)
+            from shoprank.stages import maintain
+
+            maintain.run(night, args.retention_hours)
+        elif args.stage == "backtest":
+            from shoprank.stages import backtest
+
+            backtest.run(spark, cfg, args.run_date, args.horizon_days, args.nights,
+                         args.step_days or args.horizon_days, args.run_version)
         else:
-            pipeline.STAGES[args.stage](night)
+            stages.runner(args.stage)(night)
         log.info("%s for %s done in %.1fs", args.stage, args.run_date, time.time() - start)
         return 0
-    except ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return exc.exit_code
     except ShopRankError as exc:
         log.error("%s failed: %s: %s", args.stage, type(exc).__name__, exc)
         return exc.exit_code

@@ -1,9 +1,18 @@
 """Typed, frozen configuration: `conf/<env>.toml` plus `--set section.key=value`
-overrides. The run date never lives in a file; it comes from the command line."""
+overrides. The run date never lives in a file; it comes from the command line.
+
+Types are strict: a TOML value must already have the declared type (an integer may
+stand for a float, nothing else converts), and a `--set` value is read as a TOML
+value (`7`, `0.5`, `true`, `["a", "b"]`), except for string settings, which take
+the text as written. Every number has a declared range, every string with a fixed
+vocabulary its choices. Errors name the key, where the value came from (the file
+or the `--set`), what was expected and what was found.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -16,114 +25,189 @@ from shoprank.errors import ConfigError
 ACTIONS = ("view", "click", "favorite", "add_to_cart", "purchase")
 FORMATS = ("csv", "json", "parquet", "delta")
 ENGINES = ("auto", "spark", "delta-rs")
+ENCODINGS = ("utf-8", "us-ascii", "iso-8859-1")
+INF = math.inf
+
+
+def num(default: float, lo: float = -INF, hi: float = INF, *, lo_open: bool = False) -> Any:
+    """A number with its allowed range [lo, hi] ((lo, hi] with lo_open)."""
+    return field(default=default, metadata={"range": (lo, hi, lo_open)})
+
+
+def choice(default: str, options: tuple[str, ...]) -> Any:
+    return field(default=default, metadata={"choices": options})
 
 
 @dataclass(frozen=True)
 class SparkConf:
     master: str | None = None  # None: spark-submit or the cluster decides
     app_name: str = "shoprank"
-    shuffle_partitions: int = 8
+    shuffle_partitions: int = num(8, 1, 100_000)
     conf: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class StorageConf:
-    warehouse: str = "warehouse"  # root of every Delta table
-    work_dir: str = "work"  # training shards and models
-    engine: str = "auto"  # auto | spark | delta-rs
+    warehouse: str = "warehouse"  # root of every Delta table (a path or a URI)
+    artifacts: str = "artifacts"  # root of every other file: shards, models, reports
+    engine: str = choice("auto", ENGINES)  # delta-spark when the session has Delta's jars, else delta-rs
 
 
 @dataclass(frozen=True)
 class InputConf:
     actions_path: str = "data/sample/actions"
-    actions_format: str = "csv"
+    actions_format: str = choice("csv", FORMATS)
     actions_header: bool = True
     # Source column names in file order, for header-less CSV (e.g. Taobao).
     actions_columns: tuple[str, ...] = ()
+    actions_delimiter: str = ","
     items_path: str = "data/sample/items"
-    items_format: str = "csv"
+    items_format: str = choice("csv", FORMATS)
     items_header: bool = True
     items_columns: tuple[str, ...] = ()
+    items_delimiter: str = ","
+    # Text encoding of CSV and JSON lines inputs; undecodable records are quarantined.
+    encoding: str = choice("utf-8", ENCODINGS)
     # canonical name -> source column name
     action_renames: dict[str, str] = field(default_factory=dict)
     item_renames: dict[str, str] = field(default_factory=dict)
     # source vocabulary -> canonical action; canonical names always map to themselves
     action_map: dict[str, str] = field(default_factory=dict)
-    ts_unit: str = "auto"  # auto | seconds | milliseconds | iso
+    ts_unit: str = choice("auto", ("auto", "seconds", "milliseconds", "iso"))
     category_separator: str = ""  # e.g. "|" for MovieLens genres: first one is the category
     pseudonymize_users: bool = False  # keyed hash; key from $SHOPRANK_PSEUDONYM_KEY
 
 
 @dataclass(frozen=True)
 class ValidationConf:
-    horizon_days: int = 30
-    max_price: float = 1_000_000.0
-    max_events_per_user_day: int = 2000
-    near_dup_seconds: int = 2
+    horizon_days: int = num(30, 1, 100_000)
+    max_price: float = num(1_000_000.0, 0, INF, lo_open=True)
+    max_events_per_user_day: int = num(2000, 1, 10**9)
+    near_dup_seconds: int = num(2, 0, 86_400)
 
 
 @dataclass(frozen=True)
 class GateConf:
     enabled: bool = True
     # allowed relative change of each profile metric versus the previous run
-    max_row_change: float = 0.5
-    max_null_rate: float = 0.2
-    max_quarantine_rate: float = 0.2
-    max_action_share_change: float = 0.25
+    max_row_change: float = num(0.5, 0, INF)
+    max_null_rate: float = num(0.2, 0, 1)
+    max_quarantine_rate: float = num(0.2, 0, 1)
+    max_action_share_change: float = num(0.25, 0, 1)
 
 
 @dataclass(frozen=True)
 class GenerateConf:
-    users: int = 1500
-    items: int = 600
-    categories: int = 12
-    brands: int = 40
-    days: int = 8
-    sessions_per_user_day: float = 1.2
-    dirt_rate: float = 0.01
-    hot_item_share: float = 0.0  # bench: share of events on the top 1% of items
-    seed: int = 7
+    users: int = num(1500, 1, 10**9)
+    items: int = num(600, 1, 10**9)
+    categories: int = num(12, 1, 10_000)
+    brands: int = num(40, 1, 10**6)
+    days: int = num(8, 1, 3650)
+    sessions_per_user_day: float = num(1.2, 0, 1000, lo_open=True)
+    dirt_rate: float = num(0.01, 0, 1)
+    hot_item_share: float = num(0.0, 0, 1)  # bench: share of events on the top 1% of items
+    inactive_rate: float = num(0.02, 0, 1)  # share of catalogue items marked inactive
+    seed: int = num(7, 0, 2**31 - 1)
 
 
 @dataclass(frozen=True)
 class ExamplesConf:
-    validation_days: int = 1
-    label_days: int = 3
-    negatives_per_positive: int = 4
-    eval_negatives: int = 50
-    shards: int = 4
-    seed: int = 11
+    """The ranker's lists: label windows of `label_days` before the night's end, the newest
+    validating, the `windows` before it training."""
+
+    label_days: int = num(7, 1, 100_000)
+    windows: int = num(3, 1, 1000)
+    list_size: int = num(100, 2, 100_000)  # items per list: every positive, then negatives
+    random_negatives: int = num(5, 0, 10_000)  # random catalogue items added to each list
+    shards: int = num(4, 1, 100_000)
+    seed: int = num(11, 0, 2**31 - 1)
+
+
+RECALL_SOURCES = ("covisit", "transitions", "item_knn", "als", "category_popular", "trending", "segment_popular",
+                  "popular", "content")
 
 
 @dataclass(frozen=True)
 class CandidatesConf:
-    lookback_days: int = 30
-    top_categories: int = 3
-    per_category: int = 30
-    recent_items: int = 20
-    cooc_neighbors: int = 20
-    popular_fallback: int = 50
+    sources: tuple[str, ...] = RECALL_SOURCES  # recall sources to run ("content" needs item text)
+    per_source: int = num(50, 1, 100_000)  # each source's best items per user kept for ranking
+    popular_days: int = num(30, 1, 100_000)  # the window of popularity charts
+    trend_days: int = num(3, 1, 100_000)  # the recent window `trending` compares with popular_days
+    decay_days: float = num(14.0, 0, INF, lo_open=True)  # an event's weight halves every decay_days
+    covisit_hours: float = num(24.0, 0, INF, lo_open=True)  # co-visits: events this close in time
+    graph_events_per_user: int = num(50, 2, 100_000)  # item graphs use each user's latest events
+    seeds_per_user: int = num(20, 1, 100_000)  # a user's recent items that seed co-visits
+    last_items: int = num(5, 1, 1000)  # a user's last items that seed transitions
+    transition_steps: int = num(3, 1, 100)  # transitions reach this many items ahead
+    neighbours: int = num(50, 1, 100_000)  # neighbours kept per item in item graphs and kNN
+    als_rank: int = num(32, 1, 4096)
+    segments: int = num(8, 1, 1000)  # K-means user segments
+    segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
+    seed: int = num(17, 0, 2**31 - 1)
+
+
+@dataclass(frozen=True)
+class TextConf:
+    """Item text (title, description) embedded by a pretrained sentence encoder."""
+
+    enabled: bool = True
+    batch_size: int = num(64, 1, 100_000)
 
 
 @dataclass(frozen=True)
 class TrainConf:
-    num_proc: int = 2
-    epochs: int = 4
-    batch_size: int = 512
-    embedding_dim: int = 24
-    learning_rate: float = 0.003
-    user_buckets: int = 65_536
-    item_buckets: int = 65_536
-    category_buckets: int = 4096
-    brand_buckets: int = 4096
-    seed: int = 5
+    num_proc: int = num(2, 1, 10_000)
+    epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch
+    patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
+    loss: str = choice("listwise", ("listwise", "binary"))
+    batch_size: int = num(32, 1, 10**6)  # lists per step and rank
+    embedding_dim: int = num(16, 1, 4096)
+    hidden: tuple[str, ...] = ("64", "32")  # hidden layer widths of the deep part
+    learning_rate: float = num(0.002, 0, 10, lo_open=True)
+    item_buckets: int = num(65_536, 1, 2**31 - 1)
+    category_buckets: int = num(4096, 1, 2**31 - 1)
+    seed: int = num(5, 0, 2**31 - 1)
 
 
 @dataclass(frozen=True)
 class ScoreConf:
-    top_k: int = 10
-    max_per_category: int = 4
-    exclude_purchased: bool = True
+    top_k: int = num(10, 1, 10_000)
+    max_per_category: int = num(4, 1, 10_000)
+    # Diversity: 1 ranks by score alone; lower trades relevance for new categories (MMR).
+    mmr_lambda: float = num(1.0, 0, 1)
+    rerank_depth: int = num(50, 1, 100_000)  # each user's best candidates the final list is picked from
+    # Items never recommended to a user again: any they interacted with ("seen"), only
+    # what they bought ("purchased"), or none.
+    exclude: str = choice("seen", ("seen", "purchased", "none"))
+    # What may be published: items in the catalogue, active (unless false), and priced:
+    # "required" (a missing price makes an item unsellable), "ignored", or "auto"
+    # (required when the catalogue carries any price at all; a catalogue without
+    # prices, e.g. films, sells by other means).
+    require_active: bool = True
+    price_policy: str = choice("auto", ("auto", "required", "ignored"))
+
+
+@dataclass(frozen=True)
+class EvaluateConf:
+    """How published lists are scored against what users did next (nightly and backtest)."""
+
+    horizon_days: int = num(7, 1, 100_000)  # nightly: score the list published this many days ago
+    relevant_actions: tuple[str, ...] = ()  # actions that count as "did next" (empty: all)
+    cold_max_events: int = num(4, 0, 10**9)  # users with at most this many events are cold
+    light_max_events: int = num(30, 0, 10**9)  # ... then light; above, heavy
+
+
+@dataclass(frozen=True)
+class BacktestConf:
+    """Baselines computed beside shoprank in `shoprank backtest`."""
+
+    popular_days: int = num(30, 1, 100_000)
+    als_rank: int = num(64, 1, 4096)
+    knn_neighbours: int = num(100, 1, 100_000)
+    ease_max_items: int = num(10_000, 1, 40_000)  # EASE inverts an items x items matrix on the driver
+    ease_lambda: float = num(500.0, 0, INF, lo_open=True)
+    ease_neighbours: int = num(200, 1, 100_000)
+    seed: int = num(13, 0, 2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -137,68 +221,120 @@ class Config:
     generate: GenerateConf = field(default_factory=GenerateConf)
     examples: ExamplesConf = field(default_factory=ExamplesConf)
     candidates: CandidatesConf = field(default_factory=CandidatesConf)
+    text: TextConf = field(default_factory=TextConf)
     train: TrainConf = field(default_factory=TrainConf)
     score: ScoreConf = field(default_factory=ScoreConf)
+    evaluate: EvaluateConf = field(default_factory=EvaluateConf)
+    backtest: BacktestConf = field(default_factory=BacktestConf)
+
+
+# ------------------------------------------------------------------ loading
+@dataclass(frozen=True)
+class _Override:
+    """A value given on the command line: its text, and the assignment for messages."""
+
+    text: str
+    assignment: str
+
+
+TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+              dict: "a table", tuple: "a list"}
+
+
+def _kind(value: Any) -> str:
+    return TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _from_text(text: str, tp: Any) -> Any:
+    """A --set value as the type wants it: string settings take the text as written
+    (quotes optional); anything else is read as a TOML value."""
+    stripped = text.strip()
+    if tp is str:
+        quoted = len(stripped) > 1 and stripped[0] == stripped[-1] and stripped[0] in "\"'"
+        return tomllib.loads(f"v = {stripped}")["v"] if quoted else text
+    try:
+        return tomllib.loads(f"v = {stripped}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # left as text: the type check says what was expected
+
+
+def _optional(tp: Any) -> Any | None:
+    """X for `X | None`, else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return None
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Coerce a TOML or CLI value to the declared field type, or say why not."""
+    """The value as the declared type, or a ConfigError saying why not. `where` names
+    the key and the file it came from; a --set value names its assignment."""
+    if isinstance(value, _Override):
+        where = f"--set {value.assignment}"
+        inner = _optional(tp)
+        if inner is not None and not value.text.strip():
+            return None  # `--set spark.master=` unsets an optional setting
+        value = _from_text(value.text, inner or tp)
+    if _optional(tp) is not None:
+        return _coerce(value, _optional(tp), where)
     origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        is_null = value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))
-        if is_null and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)][0]
-        return _coerce(value, inner, where)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table of strings, found {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
+            raise ConfigError(f"{where}: expected a table of strings, found {value!r} ({_kind(value)})")
+        return {str(k): _table_value(v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, found {value!r}")
-        return tuple(str(v) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{where}: expected true/false, found {value!r}")
-    if tp in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected {tp.__name__}, found {value!r}")
-        try:
-            out = tp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected {tp.__name__}, found {value!r}") from None
-        if tp is int and isinstance(value, float) and value != out:
-            raise ConfigError(f"{where}: expected int, found {value!r}")
-        return out
-    if tp is str:
-        if not isinstance(value, str | int | float):
-            raise ConfigError(f"{where}: expected a string, found {value!r}")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, found {value!r} ({_kind(value)})")
+        return tuple(value)
+    accepted = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[tp]
+    if (isinstance(value, bool) and tp is not bool) or not isinstance(value, accepted):
+        raise ConfigError(f"{where}: expected {TYPE_NAMES[tp]}, found {value!r} ({_kind(value)})")
+    return float(value) if tp is float else value
+
+
+def _table_value(value: Any, where: str) -> str:
+    """Values of string tables (spark.conf, renames, maps). Spark settings may be
+    written as TOML booleans or numbers; they become Spark's text for them."""
+    if isinstance(value, _Override):
+        return value.text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
         return str(value)
-    raise ConfigError(f"{where}: unsupported type {tp}")
+    raise ConfigError(f"{where}: expected a string, found {value!r} ({_kind(value)})")
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def _check_field(f: dataclasses.Field, value: Any, where: str) -> None:
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{where}: expected a number, found nan")
+    if "range" in f.metadata:
+        lo, hi, lo_open = f.metadata["range"]
+        if not ((lo < value if lo_open else lo <= value) and value <= hi):
+            bounds = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise ConfigError(f"{where}: expected a value in {bounds}, found {value!r}")
+    if "choices" in f.metadata and value not in f.metadata["choices"]:
+        raise ConfigError(f"{where}: expected one of {f.metadata['choices']}, found {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; expected some of {sorted(names)}")
+        sets = [f"--set {v.assignment}" for k, v in data.items() if k in unknown and isinstance(v, _Override)]
+        origin = sets[0] if sets else f"{source}: [{prefix.rstrip('.') or 'top level'}]"
+        raise ConfigError(f"{origin}: unknown keys {[prefix + k for k in unknown]}; expected some of "
+                          f"{sorted(fields)}")
     kwargs = {}
     for name, value in data.items():
-        tp = hints[name]
+        tp, key = hints[name], prefix + name
+        where = f"--set {value.assignment}" if isinstance(value, _Override) else f"{source}: {key}"
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}.{name}: expected a table, found {value!r}")
-            kwargs[name] = _build(tp, value, f"{where}.{name}")
-        else:
-            kwargs[name] = _coerce(value, tp, f"{where}.{name}")
+                raise ConfigError(f"{where}: expected a table, found {value!r}")
+            kwargs[name] = _build(tp, value, source, key + ".")
+            continue
+        kwargs[name] = _coerce(value, tp, where)
+        _check_field(fields[name], kwargs[name], where)
     return cls(**kwargs)
 
 
@@ -206,9 +342,10 @@ def _apply_override(data: dict[str, Any], assignment: str) -> None:
     """`section.key=value`; for a table-valued key (spark.conf, input.action_map, ...)
     the rest of the dotted path is the table key: `spark.conf.spark.ui.enabled=true`."""
     if "=" not in assignment:
-        raise ConfigError(f"override '{assignment}': expected section.key=value")
-    dotted, value = assignment.split("=", 1)
+        raise ConfigError(f"--set {assignment}: expected section.key=value")
+    dotted, text = assignment.split("=", 1)
     keys = dotted.strip().split(".")
+    value = _Override(text, assignment)
     node, cls = data, Config
     for i, key in enumerate(keys[:-1]):
         hints = typing.get_type_hints(cls) if cls is not None else {}
@@ -218,32 +355,41 @@ def _apply_override(data: dict[str, Any], assignment: str) -> None:
             return
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override '{assignment}': '{key}' is not a section")
+            raise ConfigError(f"--set {assignment}: '{key}' is not a section")
         cls = tp if tp is not None and dataclasses.is_dataclass(tp) else None
     node[keys[-1]] = value
 
 
-def validate(cfg: Config) -> Config:
+def validate(cfg: Config, where: str) -> Config:
+    """Checks that involve more than one setting."""
+    e = cfg.examples
     checks = [
-        (cfg.storage.engine in ENGINES, "storage.engine", f"one of {ENGINES}", cfg.storage.engine),
-        (cfg.input.actions_format in FORMATS, "input.actions_format", f"one of {FORMATS}", cfg.input.actions_format),
-        (cfg.input.items_format in FORMATS, "input.items_format", f"one of {FORMATS}", cfg.input.items_format),
-        (cfg.input.ts_unit in ("auto", "seconds", "milliseconds", "iso"), "input.ts_unit",
-         "auto|seconds|milliseconds|iso", cfg.input.ts_unit),
-        (cfg.train.num_proc >= 1, "train.num_proc", ">= 1", cfg.train.num_proc),
-        (cfg.score.top_k >= 1, "score.top_k", ">= 1", cfg.score.top_k),
-        (cfg.score.max_per_category >= 1, "score.max_per_category", ">= 1", cfg.score.max_per_category),
-        (cfg.examples.validation_days >= 1, "examples.validation_days", ">= 1", cfg.examples.validation_days),
-        (cfg.examples.label_days >= 1, "examples.label_days", ">= 1", cfg.examples.label_days),
-        (cfg.validation.horizon_days > cfg.examples.validation_days + cfg.examples.label_days,
-         "validation.horizon_days", "> validation_days + label_days", cfg.validation.horizon_days),
+        (cfg.validation.horizon_days > e.label_days * (e.windows + 1), "validation.horizon_days",
+         f"> examples.label_days * (examples.windows + 1) ({e.label_days * (e.windows + 1)}): every label "
+         "window needs history before it", cfg.validation.horizon_days),
+        (e.shards >= cfg.train.num_proc, "examples.shards", f">= train.num_proc ({cfg.train.num_proc}): each "
+         "Horovod rank reads its own shards", e.shards),
+        (bool(cfg.input.actions_delimiter), "input.actions_delimiter", "a non-empty delimiter",
+         cfg.input.actions_delimiter),
+        (bool(cfg.input.items_delimiter), "input.items_delimiter", "a non-empty delimiter",
+         cfg.input.items_delimiter),
     ]
     for ok, key, expected, found in checks:
         if not ok:
-            raise ConfigError(f"{key}: expected {expected}, found {found!r}")
+            raise ConfigError(f"{where}: {key}: expected {expected}, found {found!r}")
     bad = {k: v for k, v in cfg.input.action_map.items() if v not in ACTIONS}
     if bad:
-        raise ConfigError(f"input.action_map: targets must be one of {ACTIONS}, found {bad}")
+        raise ConfigError(f"{where}: input.action_map: targets must be one of {ACTIONS}, found {bad}")
+    bad_sources = [x for x in cfg.candidates.sources if x not in RECALL_SOURCES]
+    if bad_sources or not cfg.candidates.sources:
+        raise ConfigError(f"{where}: candidates.sources: expected some of {RECALL_SOURCES}, found "
+                          f"{list(cfg.candidates.sources)}")
+    unknown = [a for a in cfg.evaluate.relevant_actions if a not in ACTIONS]
+    if unknown:
+        raise ConfigError(f"{where}: evaluate.relevant_actions: expected some of {ACTIONS}, found {unknown}")
+    if cfg.evaluate.light_max_events < cfg.evaluate.cold_max_events:
+        raise ConfigError(f"{where}: evaluate.light_max_events: expected >= evaluate.cold_max_events "
+                          f"({cfg.evaluate.cold_max_events}), found {cfg.evaluate.light_max_events}")
     return cfg
 
 
@@ -255,8 +401,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    for assignment in overrides:
-        _apply_override(data, assignment)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     if "run_date" in data:
         raise ConfigError(f"{path}: run_date comes from --run-date, not from the config file")
-    return validate(_build(Config, data, path.name))
+    for assignment in overrides:
+        _apply_override(data, assignment)
+    return validate(_build(Config, data, str(path)), f"{path}" + (" with --set" if overrides else ""))

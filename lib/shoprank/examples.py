@@ -1,50 +1,32 @@
-"""Labelled examples: implicit-feedback positives, popularity-sampled negatives,
-time-based split. Windows for run date D (end = D+1 00:00 UTC):
+"""Training and validation lists for the ranker, drawn from the distribution it serves.
 
-    [horizon ........ label_start) [label_start .. val_start) [val_start .. end)
-     train features                 train labels
-     validation features ............................... )    validation labels
+For a label window [c, c + L): each user's candidates as of c (the night's own recall
+code, run on the events before c); the candidates the user then interacted with (new
+items only) are positives, the other candidates hard negatives, plus a few random
+catalogue items. One list per (window, user) that has a positive among its
+candidates, at most `list_size` items: every positive, then negatives in random order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from shoprank.features import POSITIVE_ACTIONS
-
-Transform = Callable[[DataFrame], DataFrame]
+from shoprank.transforms import in_window
 
 
-@dataclass(frozen=True)
-class Windows:
-    horizon_start: dt.datetime
-    label_start: dt.datetime
-    val_start: dt.datetime
-    end: dt.datetime
-
-    @classmethod
-    def for_run(cls, run_date: dt.date, horizon_days: int, label_days: int, validation_days: int):
-        end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.UTC)
-        val_start = end - dt.timedelta(days=validation_days)
-        return cls(end - dt.timedelta(days=horizon_days), val_start - dt.timedelta(days=label_days),
-                   val_start, end)
-
-
-def positives(events: DataFrame) -> DataFrame:
-    """Distinct (user, item) pairs with a click or stronger action."""
-    return events.filter(F.col("action").isin(*POSITIVE_ACTIONS)).select("user_id", "item_id").distinct()
-
-
-def negative_pool(events: DataFrame, items: DataFrame) -> DataFrame:
-    """Items weighted by popularity (one row per event) plus every catalogue item once,
-    so cold items are sampled too."""
-    return events.select("item_id").unionByName(items.select("item_id"))
+def label_pairs(history: DataFrame, start: dt.datetime, days: int, before: DataFrame,
+                actions: tuple[str, ...] = ()) -> DataFrame:
+    """(user_id, item_id) of new items the user interacted with in [start, start + days),
+    given the events `before` start."""
+    events = history.transform(in_window(start, start + dt.timedelta(days=days)))
+    if actions:
+        events = events.filter(F.col("action").isin(*actions))
+    return (events.select("user_id", "item_id").distinct()
+            .join(before.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti"))
 
 
 def index_rows(df: DataFrame) -> tuple[DataFrame, int]:
@@ -68,19 +50,26 @@ def index_rows(df: DataFrame) -> tuple[DataFrame, int]:
     return indexed, total
 
 
-def sample_negatives(pool: DataFrame, pool_size: int, per_row: int, seed: int) -> Transform:
-    """For each (user_id, ...) row, `per_row` pool items drawn with replacement."""
-
-    def apply(rows: DataFrame) -> DataFrame:
-        draws = rows.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(per_row))).alias("_k"))
-        draws = draws.withColumn("idx", F.floor(F.rand(seed) * pool_size).cast("long"))
-        return draws.join(pool, "idx").select("user_id", "item_id")
-
-    return apply
+def random_items(users: DataFrame, pool: DataFrame, pool_size: int, per_user: int, seed: int) -> DataFrame:
+    """(user_id, item_id): per_user items drawn uniformly from an indexed pool."""
+    draws = users.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(per_user))).alias("_k"))
+    draws = draws.withColumn("idx", F.floor(F.rand(seed) * pool_size).cast("long"))
+    return draws.join(pool, "idx").select("user_id", "item_id").distinct()
 
 
-def label_examples(pos: DataFrame, neg: DataFrame, exclude: DataFrame) -> DataFrame:
-    """Positives labelled 1, negatives 0 (minus any pair the user did interact with)."""
-    neg = neg.join(exclude, ["user_id", "item_id"], "left_anti").distinct()
-    return pos.withColumn("label", F.lit(1.0).cast("float")).unionByName(
-        neg.withColumn("label", F.lit(0.0).cast("float")))
+def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame, list_id: str, list_size: int,
+                seed: int) -> DataFrame:
+    """Labelled lists: (list_id, user_id, item_id, source_scores, source_ranks, label),
+    only for users with a positive among their candidates."""
+    scored = candidates.select("user_id", "item_id", "source_scores", "source_ranks")
+    extra = (extra.join(scored, ["user_id", "item_id"], "left_anti")
+             .select("user_id", "item_id", F.create_map().cast("map<string,double>").alias("source_scores"),
+                     F.create_map().cast("map<string,int>").alias("source_ranks")))
+    pool = scored.unionByName(extra)
+    labelled = pool.join(labels.withColumn("label", F.lit(1.0)), ["user_id", "item_id"], "left").withColumn(
+        "label", F.coalesce("label", F.lit(0.0)).cast("float"))
+    with_pos = labelled.filter("label > 0").select("user_id").distinct()
+    order = Window.partitionBy("user_id").orderBy(F.col("label").desc(), F.rand(seed), "item_id")
+    return (labelled.join(with_pos, "user_id", "left_semi")
+            .withColumn("_n", F.row_number().over(order)).filter(F.col("_n") <= list_size).drop("_n")
+            .withColumn("list_id", F.concat(F.lit(f"{list_id}:"), F.col("user_id"))))

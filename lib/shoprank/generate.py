@@ -3,7 +3,8 @@
 Shape: power-law item popularity; categories with their own price levels and
 brands; users with preferred categories and a price band, so personalisation
 can beat popularity; a view -> click -> favorite/cart -> purchase funnel over
-several days. Dirt, at `dirt_rate`: exact duplicates, double-click
+several days. Item descriptions hold quoted commas, quotes and line breaks; a few
+items (popular ones among them) are inactive. Dirt, at `dirt_rate`: exact duplicates, double-click
 near-duplicates, null ids, unknown actions, unparseable and future timestamps,
 malformed lines, actions on items missing from the item table; in the item
 table: negative prices, stale duplicate rows, missing categories and prices.
@@ -243,6 +244,13 @@ def generate(cfg: GenerateConf, actions_dir: str | Path, items_dir: str | Path, 
 
     table = items[["item_id", "category", "brand", "price", "title"]].copy()
     table["updated_at"] = (run_date - dt.timedelta(days=2)).isoformat() + "T00:00:00Z"
+    # Descriptions as shops write them: commas, quotes and line breaks inside the field.
+    table["description"] = [f'{t.strip()}, "{ADJECTIVES[i % 10]}" quality.' + ("\nCare: wipe clean." if i % 3 == 0 else "")
+                            for i, t in enumerate(table["title"])]
+    # Some items are not for sale (discontinued, out of stock), popular ones included.
+    inactive = rng.random(len(table)) < cfg.inactive_rate
+    inactive[np.argsort(-items["popularity"].to_numpy())[:max(1, int(len(table) * cfg.inactive_rate / 2))]] = True
+    table["active"] = np.where(inactive, "false", "true")
     dirty_items = 0
     if cfg.dirt_rate > 0:
         k = max(1, int(len(table) * cfg.dirt_rate * 3))

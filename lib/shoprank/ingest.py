@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from shoprank.audit import ACCEPTED, HELD_OUT, NOT_QUARANTINED
 from shoprank.config import ACTIONS
-
-Transform = Callable[[DataFrame], DataFrame]
-DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate", "superseded")
+from shoprank.storage.sources import source_location
+from shoprank.transforms import Transform
 
 
 def parse_timestamp(col: Column, unit: str = "auto") -> Column:
@@ -64,21 +64,27 @@ def map_actions(action_map: Mapping[str, str]) -> Transform:
     return apply
 
 
-def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: str) -> Transform:
-    """Add `ts` (timestamp), `event_date` and the first failing `reason`, `detail`."""
+def validate_actions(run_end: dt.datetime, horizon_start: dt.datetime, ts_unit: str,
+                     hold_out_later: bool = False) -> Transform:
+    """Add `ts` (timestamp), `event_date` and the first failing `reason`, `detail`. An
+    event after the run's end is a `future_timestamp`, or, in a backtest
+    (`hold_out_later`), held out: it happened after the night being replayed."""
+    after = (HELD_OUT, "held out: after the backtest night's end") if hold_out_later else (
+        "future_timestamp", f"ts after run end {run_end.isoformat()}")
 
     def apply(df: DataFrame) -> DataFrame:
         df = df.withColumn("ts_raw", F.col("ts")).withColumn("ts", parse_timestamp(F.col("ts"), ts_unit))
         ts = F.col("ts")
         reason, detail = _first_failure(
             (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0], F.col("parse_error")),
-            (F.col("user_id").isNull(), "null_user_id", None),
-            (F.col("item_id").isNull(), "null_item_id", None),
+            (F.col("user_id").isNull(), "null_user_id", F.lit("user_id is missing or empty")),
+            (F.col("item_id").isNull(), "null_item_id", F.lit("item_id is missing or empty")),
             (F.col("action").isNull(), "unknown_action",
-             F.concat(F.lit("action '"), F.col("action_raw"), F.lit("' not in the action map"))),
-            (ts.isNull(), "bad_timestamp", F.concat(F.lit("cannot parse ts '"), F.col("ts_raw"), F.lit("'"))),
-            (ts >= F.lit(run_end), "future_timestamp",
-             F.concat(F.lit(f"ts after run end {run_end.isoformat()}: "), ts.cast("string"))),
+             F.coalesce(F.concat(F.lit("action '"), F.col("action_raw"), F.lit("' not in the action map")),
+                        F.lit("action is missing or empty"))),
+            (ts.isNull(), "bad_timestamp", F.coalesce(
+                F.concat(F.lit("cannot parse ts '"), F.col("ts_raw"), F.lit("'")), F.lit("ts is missing or empty"))),
+            (ts >= F.lit(run_end), after[0], F.concat(F.lit(f"{after[1]}: "), ts.cast("string"))),
             (ts < F.lit(horizon_start), "stale_timestamp",
              F.concat(F.lit(f"ts before horizon {horizon_start.isoformat()}: "), ts.cast("string"))),
         )
@@ -122,7 +128,7 @@ def flag_duplicates(near_dup_seconds: int) -> Transform:
 def duplicate_counts() -> dict[str, Column]:
     """Aggregates of flag_duplicates' outcomes, keyed like the outcome counts."""
     reason = F.col("reason")
-    return {"accepted": F.count_if(reason.isNull()),
+    return {ACCEPTED: F.count_if(reason.isNull()),
             "exact_duplicate": F.count_if(reason == "exact_duplicate"),
             "near_duplicate": F.count_if(reason == "near_duplicate")}
 
@@ -191,21 +197,37 @@ def pseudonymize_users(key: str) -> Transform:
     return apply
 
 
-def validate_items(max_price: float) -> Transform:
-    """Add typed `price_value`, `updated_ts` and the first failing `reason`."""
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "active", "on")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "inactive", "off")
+
+
+def validate_items(max_price: float, cutoff: dt.datetime | None = None) -> Transform:
+    """Add typed `price_value`, `updated_ts`, `active_flag` and the first failing `reason`.
+    In a backtest (`cutoff`), a row updated after the cutoff is held out: the catalogue
+    is replayed as it was."""
 
     def apply(df: DataFrame) -> DataFrame:
         price = F.col("price").try_cast("double")
-        df = df.withColumn("price_value", price).withColumn(
-            "updated_ts", parse_timestamp(F.col("updated_at"), "auto"))
+        flag = F.lower(F.col("active"))
+        df = (df.withColumn("price_value", price)
+              .withColumn("updated_ts", parse_timestamp(F.col("updated_at"), "auto"))
+              .withColumn("active_flag", F.when(flag.isNull(), True).when(flag.isin(*TRUE_WORDS), True)
+                          .when(flag.isin(*FALSE_WORDS), False)))
         out_of_range = F.concat(F.lit(f"price must be in (0, {max_price:g}], found "), F.col("price"))
-        reason, detail = _first_failure(
+        checks = [
             (F.col("parse_error").isNotNull(), F.split("parse_error", ":")[0], F.col("parse_error")),
-            (F.col("item_id").isNull(), "null_item_id", None),
+            (F.col("item_id").isNull(), "null_item_id", F.lit("item_id is missing or empty")),
             (F.col("price").isNotNull() & price.isNull(), "bad_price",
              F.concat(F.lit("price '"), F.col("price"), F.lit("' is not a number"))),
-            ((price <= 0) | (price > max_price), "bad_price", out_of_range),
-        )
+            # NaN compares false with everything: it needs its own check.
+            (F.isnan(price) | (price <= 0) | (price > max_price), "bad_price", out_of_range),
+            (F.col("active_flag").isNull(), "bad_active",
+             F.concat(F.lit("active '"), F.col("active"), F.lit(f"' is not one of {TRUE_WORDS + FALSE_WORDS}"))),
+        ]
+        if cutoff is not None:
+            checks.append((F.col("updated_ts") >= F.lit(cutoff), HELD_OUT,
+                           F.lit("held out: updated after the backtest night's end")))
+        reason, detail = _first_failure(*checks)
         return df.withColumn("reason", reason).withColumn("detail", detail)
 
     return apply
@@ -240,6 +262,7 @@ def clean_items(run_date: dt.date, category_separator: str = "") -> Transform:
             F.coalesce(normalize_title(F.col("title")), F.lit("")).alias("title"),
             "description",
             F.col("updated_ts").alias("updated_at"),
+            F.col("active_flag").alias("active"),
             "extra",
         )
         by_cat = items.groupBy("category").agg(F.median("price").alias("_cat_median"))
@@ -283,12 +306,13 @@ def join_items(items: DataFrame, run_date: dt.date) -> Transform:
 def to_quarantine(source: str, run_date: dt.date) -> Transform:
     def apply(df: DataFrame) -> DataFrame:
         return df.select(
-            F.lit(run_date).alias("run_date"), F.lit(source).alias("source"), "source_file",
-            "reason", "detail", "raw",
+            F.lit(run_date).alias("run_date"), F.lit(source).alias("source"),
+            source_location(F.col("source_file")).alias("source_file"),
+            "reason", "detail", "raw", "raw_base64",
         )
 
     return apply
 
 
 def is_quarantined() -> Column:
-    return F.col("reason").isNotNull() & ~F.col("reason").isin(*DUPLICATE_REASONS)
+    return F.col("reason").isNotNull() & ~F.col("reason").isin(*NOT_QUARANTINED)

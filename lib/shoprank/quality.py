@@ -38,7 +38,7 @@ def profile_counts(counts: dict[str, dict[str, int]]) -> dict[str, float]:
     """Counts per source (input/quarantined/duplicates) -> profile metrics."""
     out = {}
     for source, c in counts.items():
-        total = max(c["input_rows"], 1)
+        total = max(c["input_rows"] - c.get("held_out", 0), 1)
         out[f"{source}_input_rows"] = float(c["input_rows"])
         out[f"{source}_quarantine_rate"] = c["quarantined"] / total
         out[f"{source}_duplicate_rate"] = c["duplicates"] / total

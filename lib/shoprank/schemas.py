@@ -23,6 +23,7 @@ def _s(*fields: tuple) -> StructType:
 EXTRA = MapType(StringType(), StringType())
 
 # Canonical raw records after parsing, before validation: every value still a string.
+# `raw` is the record as decoded; `raw_base64` its exact bytes when undecodable.
 RAW_ACTIONS = _s(
     ("user_id", StringType(), True),
     ("item_id", StringType(), True),
@@ -30,6 +31,7 @@ RAW_ACTIONS = _s(
     ("ts", StringType(), True),
     ("extra", EXTRA, True),
     ("raw", StringType(), True),
+    ("raw_base64", StringType(), True),
     ("source_file", StringType(), True),
     ("parse_error", StringType(), True),
 )
@@ -42,8 +44,10 @@ RAW_ITEMS = _s(
     ("title", StringType(), True),
     ("description", StringType(), True),
     ("updated_at", StringType(), True),
+    ("active", StringType(), True),
     ("extra", EXTRA, True),
     ("raw", StringType(), True),
+    ("raw_base64", StringType(), True),
     ("source_file", StringType(), True),
     ("parse_error", StringType(), True),
 )
@@ -65,6 +69,7 @@ ITEMS = _s(
     ("title", StringType(), False),
     ("description", StringType(), True),
     ("updated_at", TimestampType(), True),
+    ("active", BooleanType(), False),  # sellable now (an `active` column in the input, default true)
     ("extra", EXTRA, True),
 )
 
@@ -88,7 +93,8 @@ QUARANTINE = _s(
     ("source_file", StringType(), True),
     ("reason", StringType(), False),
     ("detail", StringType(), True),
-    ("raw", StringType(), True),
+    ("raw", StringType(), True),  # the record as it arrived (decoded)
+    ("raw_base64", StringType(), True),  # its exact bytes, when they could not be decoded
 )
 
 RUN_AUDIT = _s(
@@ -100,6 +106,7 @@ RUN_AUDIT = _s(
     ("exact_duplicates", LongType(), False),
     ("near_duplicates", LongType(), False),
     ("reconciled", BooleanType(), False),
+    ("held_out", LongType(), True),  # backtest nights: rows after the night's cutoff
 )
 
 DATA_PROFILE = _s(
@@ -135,6 +142,8 @@ CANDIDATES = _s(
     ("item_id", StringType(), False),
     ("sources", ArrayType(StringType()), False),
     ("recall_score", DoubleType(), False),
+    ("source_scores", MapType(StringType(), DoubleType()), False),  # each source's score for the pair
+    ("source_ranks", MapType(StringType(), IntegerType()), False),  # its rank among that source's items
 )
 
 RECOMMENDATIONS = _s(
@@ -156,31 +165,53 @@ LATEST_RECOMMENDATIONS = _s(
     ("scores", ArrayType(DoubleType()), False),
 )
 
+# The nightly `evaluate` stage: the list published `horizon_days` before the run date,
+# scored against what users did since (kind "published"), a baseline scored the same
+# way ("baseline"), and the ranker's diagnostics on validation examples ("diagnostic").
 METRICS = _s(
     ("run_date", DateType(), False),
+    ("kind", StringType(), False),  # published | baseline | diagnostic
     ("model", StringType(), False),
+    ("list_date", DateType(), True),  # the night whose list was scored (published, baseline)
+    ("segment", StringType(), False),  # all | cold | light | heavy
     ("metric", StringType(), False),
     ("k", IntegerType(), True),
-    ("value", DoubleType(), False),
-    ("n_users", LongType(), False),
+    ("value", DoubleType(), True),
+    ("users", LongType(), False),
 )
 
-# Model inputs, shared by training examples and scoring so they cannot drift apart.
-FEATURE_COLUMNS = _s(
+# `shoprank backtest`: each replayed night's published lists and every baseline, scored
+# against what users did in the horizon after that night.
+BACKTEST = _s(
+    ("backtest_date", DateType(), False),  # the last night replayed (--run-date)
+    ("night", DateType(), False),
+    ("horizon_days", IntegerType(), False),
+    ("model", StringType(), False),  # shoprank | a baseline | source:<recall source> | candidates
+    ("segment", StringType(), False),
+    ("metric", StringType(), False),
+    ("k", IntegerType(), True),
+    ("value", DoubleType(), True),
+    ("users", LongType(), False),
+)
+
+# Text embeddings of item titles and descriptions, a cache keyed by the model and a
+# hash of the text: an item whose text did not change is never embedded again.
+ITEM_EMBEDDINGS = _s(
+    ("text_hash", StringType(), False),
+    ("model", StringType(), False),
+    ("vector", ArrayType(FloatType()), False),
+)
+
+# The ranker's examples: one row per (list, item), the lists of a label window (one per
+# user with a positive among their candidates); `features` in the order of
+# `features.feature_names`. Scoring builds the same columns for the night's candidates.
+EXAMPLES = _s(
+    ("list_id", StringType(), False),
     ("user_id", StringType(), False),
     ("item_id", StringType(), False),
     ("category", StringType(), False),
-    ("brand", StringType(), False),
-    ("log_price", FloatType(), False),
-    ("item_popularity", FloatType(), False),
-    ("item_conversion", FloatType(), False),
-    ("category_affinity", FloatType(), False),
-    ("price_gap", FloatType(), False),
-)
-
-EXAMPLES = StructType(
-    list(FEATURE_COLUMNS.fields)
-    + [StructField("label", FloatType(), False), StructField("split", StringType(), False)]
+    ("features", ArrayType(FloatType()), False),
+    ("label", FloatType(), False),
 )
 
 # Delta tables: schema and partition columns. The I/O module reads this registry.
@@ -196,4 +227,6 @@ TABLES: dict[str, tuple[StructType, list[str]]] = {
     "recommendations": (RECOMMENDATIONS, ["run_date"]),
     "latest_recommendations": (LATEST_RECOMMENDATIONS, ["user_bucket"]),
     "metrics": (METRICS, ["run_date"]),
+    "backtest": (BACKTEST, ["backtest_date"]),
+    "item_embeddings": (ITEM_EMBEDDINGS, []),
 }

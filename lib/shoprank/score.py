@@ -1,77 +1,118 @@
-"""Scoring on the executors and top-K re-ranking.
+"""Scoring on the executors and the final list.
 
-The model file is shipped with `SparkContext.addFile`; each Python worker
-loads it once (cached per process) and scores whole Arrow batches.
+Each Python worker fetches the published model from the artifact store once
+(cached per process) and scores whole Arrow batches. The final list takes each
+user's best candidates by score, diversified by maximal marginal relevance over
+categories (`score.mmr_lambda`) and capped per category.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
-from shoprank.ml.model import NUMERIC_FEATURES, STRING_FEATURES
-
-Transform = Callable[[DataFrame], DataFrame]
-_MODELS: dict[str, object] = {}
-
-
-def _load_model(file_name: str):
-    if file_name not in _MODELS:
-        import os
-
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-        from pyspark import SparkFiles
-
-        path = file_name if os.path.isabs(file_name) else SparkFiles.get(file_name)
-        _MODELS[file_name] = tf.keras.models.load_model(path, compile=False)
-    return _MODELS[file_name]
+from shoprank.ml.model import STRING_INPUTS
+from shoprank.ml.serving import PublishedModel, load
+from shoprank.transforms import Transform
 
 
-def _score_batches(file_name: str, batch_size: int):
+def _score_batches(published: PublishedModel, batch_size: int):
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        import numpy as np
-
-        model = _load_model(file_name)  # once per worker process, not per row
+        model = load(published)  # once per worker process, not per row
         for pdf in frames:
             if pdf.empty:
                 continue
-            feats = {n: pdf[n].to_numpy(dtype=object) for n in STRING_FEATURES}
-            feats.update({n: pdf[n].to_numpy(dtype=np.float32) for n in NUMERIC_FEATURES})
-            logits = model.predict(feats, batch_size=batch_size, verbose=0)
-            yield pdf.assign(score=1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1))))
+            inputs = {n: pdf[n].to_numpy(dtype=object) for n in STRING_INPUTS}
+            inputs["features"] = np.stack(pdf["features"].to_numpy()).astype(np.float32)
+            logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+            yield pdf.assign(score=np.asarray(logits, dtype=np.float64).reshape(-1))
 
     return run
 
 
-def score_pairs(file_name: str, batch_size: int = 4096) -> Transform:
-    """Feature rows -> the same rows plus `score` (probability of a positive)."""
+def score_pairs(model: PublishedModel, batch_size: int = 4096) -> Transform:
+    """Rows with `features`, `item_id`, `category` -> the same rows plus `score` (the
+    ranker's logit: higher is better)."""
 
     def apply(df: DataFrame) -> DataFrame:
         schema = StructType(df.schema.fields + [StructField("score", DoubleType(), False)])
-        return df.mapInPandas(_score_batches(file_name, batch_size), schema)
+        return df.mapInPandas(_score_batches(model, batch_size), schema)
 
     return apply
 
 
-def rerank(top_k: int, max_per_category: int, run_date: dt.date, model_version: str) -> Transform:
-    """Top K per user by score, at most `max_per_category` per category unless the
-    user has too few candidates to fill K otherwise (then the best of the rest)."""
+def sellable(require_active: bool, require_price: bool) -> Transform:
+    """ITEMS -> the item ids that may be published: in the catalogue, active, and with
+    a price of their own (not one filled from the category median) when required."""
+
+    def apply(items: DataFrame) -> DataFrame:
+        ok = F.lit(True)
+        if require_active:
+            ok = ok & F.col("active")
+        if require_price:
+            ok = ok & F.col("price").isNotNull() & ~F.col("price_filled")
+        return items.filter(ok).select("item_id")
+
+    return apply
+
+
+def prices_required(policy: str, items: DataFrame) -> bool:
+    """The price policy resolved for this catalogue ("auto": required when any item
+    has a price of its own). Runs an action on `items` when the policy is auto."""
+    if policy != "auto":
+        return policy == "required"
+    return bool(items.filter(F.col("price").isNotNull() & ~F.col("price_filled")).limit(1).count())
+
+
+def mmr_order(scores: np.ndarray, categories: np.ndarray, k: int, lam: float, cap: int) -> list[int]:
+    """Greedy maximal marginal relevance: positions (into the score-sorted arrays) of the
+    k picks maximising lam * relevance - (1 - lam) * [category already picked], with
+    relevance the rank-based score in [0, 1]; at most `cap` per category while other
+    categories remain."""
+    n = len(scores)
+    relevance = 1.0 - np.arange(n) / max(n, 1)
+    picked: list[int] = []
+    counts: dict = {}
+    left = list(range(n))
+    while left and len(picked) < k:
+        open_cats = [i for i in left if counts.get(categories[i], 0) < cap]
+        pool = open_cats or left
+        best = max(pool, key=lambda i: lam * relevance[i] - (1 - lam) * (counts.get(categories[i], 0) > 0))
+        picked.append(best)
+        counts[categories[best]] = counts.get(categories[best], 0) + 1
+        left.remove(best)
+    return picked
+
+
+def rerank(top_k: int, max_per_category: int, mmr_lambda: float, depth: int, run_date: dt.date,
+           model_version: str) -> Transform:
+    """Scored candidates -> RECOMMENDATIONS: per user, the best `depth` by score, then
+    top_k picked by MMR over categories (lambda 1: by score alone), at most
+    max_per_category per category unless too few categories remain."""
+
+    def pick(pdf: pd.DataFrame) -> pd.DataFrame:
+        pdf = pdf.sort_values(["score", "item_id"], ascending=[False, True]).head(depth).reset_index(drop=True)
+        order = mmr_order(pdf["score"].to_numpy(), pdf["category"].to_numpy(), top_k, mmr_lambda, max_per_category)
+        out = pdf.iloc[order].reset_index(drop=True)
+        return pd.DataFrame({"run_date": run_date, "user_id": out["user_id"], "rank": np.arange(1, len(out) + 1,
+                                                                                              dtype=np.int32),
+                             "item_id": out["item_id"], "score": out["score"].astype(np.float64),
+                             "category": out["category"], "sources": out["sources"],
+                             "model_version": model_version})
 
     def apply(scored: DataFrame) -> DataFrame:
-        per_cat = Window.partitionBy("user_id", "category").orderBy(F.col("score").desc(), "item_id")
-        over_cap = F.row_number().over(per_cat) > max_per_category
-        ranked = scored.withColumn("_over", over_cap)
-        w = Window.partitionBy("user_id").orderBy("_over", F.col("score").desc(), "item_id")
-        top = ranked.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= top_k)
-        return top.select(
-            F.lit(run_date).alias("run_date"), "user_id", F.col("rank").cast("int"), "item_id",
-            F.col("score").cast("double"), "category", "sources", F.lit(model_version).alias("model_version"))
+        best = Window.partitionBy("user_id").orderBy(F.col("score").desc(), "item_id")
+        shortlist = (scored.withColumn("_r", F.row_number().over(best)).filter(F.col("_r") <= depth)
+                     .select("user_id", "item_id", "score", "category", "sources"))
+        return shortlist.groupBy("user_id").applyInPandas(
+            pick, "run_date date, user_id string, rank int, item_id string, score double, category string, "
+                  "sources array<string>, model_version string")
 
     return apply
 

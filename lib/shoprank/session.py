@@ -29,14 +29,25 @@ DEFAULTS = {
     # Horovod's Spark runner (barrier tasks) and mapInArrow writers both rely on
     # the executors running the same interpreter as the driver in local mode.
     "spark.python.worker.reuse": "true",
+    # The JVM does not JIT-compile methods over 8,000 bytes of bytecode, and the code
+    # Spark generates for ingest's parse-and-validate stage is about that size: one
+    # column more made it run interpreted, 4x slower (bench-etl at 10M: 59 s -> 14 s
+    # for that stage with this flag). Executors get it here; see LOCAL_DEFAULTS.
+    "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
+    # A night's plans nest many cached relations (nine recall sources, features per
+    # window); their text, kept for every execution, filled a 6g driver heap by the
+    # fourth training window. Bound each plan's text and how many are kept.
+    "spark.sql.maxPlanStringLength": "200000",
+    "spark.sql.ui.retainedExecutions": "20",
 }
 
 # In local mode the driver JVM runs every task. On a few cores G1's concurrent
 # threads and write barriers take CPU from the tasks; the throughput collector
-# does not (bench-etl at 10M rows: 78 s against 85 s with G1). Applies only when
-# this process starts the JVM; spark-submit sets its own options.
+# does not (bench-etl at 10M rows: 78 s against 85 s with G1). It also needs the
+# huge-method flag above. Applies only when this process starts the JVM;
+# spark-submit sets its own (pass the same --driver-java-options there).
 LOCAL_DEFAULTS = {
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:-DontCompileHugeMethods",
 }
 
 
@@ -56,5 +67,11 @@ def build_session(conf: SparkConf) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("spark %s session: master=%s", spark.version, spark.sparkContext.master)
+    # RePlay (the ALS and item-kNN baselines) puts broadcast hints on plans where Spark
+    # cannot use them; Spark warns on every such plan. Harmless: keep those quiet.
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - log4j has no Python binding
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "org.apache.spark.sql.catalyst.analysis.HintErrorLogger", jvm.org.apache.logging.log4j.Level.ERROR)
+    log.info("spark %s session: master=%s, application %s", spark.version, spark.sparkContext.master,
+             spark.sparkContext.applicationId)
     return spark

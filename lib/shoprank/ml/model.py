@@ -1,69 +1,125 @@
-"""The embedding ranker: user and item embeddings plus side features -> a logit.
+"""The ranker (model) and what it is trained for (tasks), apart from the loop.
 
-Ids go through Keras `Hashing` inside the model, so the saved model takes raw
-strings and no vocabulary is ever collected to the driver; unseen ids at
-serving time simply hash to a bucket.
+The model scores one (user, candidate) pair from its numeric features (each recall
+source's score and rank, item, user and pair statistics, text similarities) plus
+hashed item and category embeddings: a deep part (an MLP) and a wide part (a linear
+combination of the normalised features, which small data can still fit). It starts
+as reciprocal-rank fusion of the recall sources, a strong ranking with no training,
+so that training on little data refines a good list instead of starting from noise. Inputs are
+normalised with the training rows' means and deviations, fixed in the model, so
+serving needs nothing but the saved file. Ids are hashed inside the model: no
+vocabulary is collected and unseen ids simply hash to a bucket.
+
+A task scores whole lists (one per user and label window) and says what is wrong:
+`ListwiseTask` is a softmax over each list (the positives' share of probability),
+`BinaryTask` a per-item logistic loss. Both report NDCG@k of the lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
-STRING_FEATURES = ("user_id", "item_id", "category", "brand")
-NUMERIC_FEATURES = ("log_price", "item_popularity", "item_conversion", "category_affinity", "price_gap")
+STRING_INPUTS = ("item_id", "category")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    # Sizes come from TrainConf (the one place with their defaults).
+    feature_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     embedding_dim: int
-    user_buckets: int
     item_buckets: int
     category_buckets: int
-    brand_buckets: int
     hidden: tuple[int, ...] = (64, 32)
+    prior_weight: float = 1.0  # the start: reciprocal-rank fusion of the sources (0: random)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
 
 
 def build_ranker(spec: ModelSpec) -> tf.keras.Model:
-    """Functional Keras model: dict of feature tensors -> logit of a positive interaction."""
-    inputs = {name: tf.keras.Input(shape=(), dtype=tf.string, name=name) for name in STRING_FEATURES}
-    inputs.update({name: tf.keras.Input(shape=(), dtype=tf.float32, name=name) for name in NUMERIC_FEATURES})
-    buckets = {"user_id": spec.user_buckets, "item_id": spec.item_buckets,
-               "category": spec.category_buckets, "brand": spec.brand_buckets}
-    dims = {"user_id": spec.embedding_dim, "item_id": spec.embedding_dim,
-            "category": max(4, spec.embedding_dim // 2), "brand": max(4, spec.embedding_dim // 4)}
-    emb = {}
-    for name in STRING_FEATURES:
-        ids = tf.keras.layers.Hashing(buckets[name], name=f"{name}_hash")(inputs[name])
-        emb[name] = tf.keras.layers.Embedding(
-            buckets[name], dims[name], embeddings_regularizer=tf.keras.regularizers.l2(1e-6),
-            name=f"{name}_embedding")(ids)
-    numeric = tf.keras.layers.Concatenate(name="numeric")(
-        [tf.keras.layers.Reshape((1,))(inputs[n]) for n in NUMERIC_FEATURES])
-    numeric = tf.keras.layers.BatchNormalization(name="numeric_norm")(numeric)
-    # Collaborative part: user x item and user x category affinities as dot products.
-    user_item = tf.keras.layers.Dot(axes=1, name="user_item_dot")([emb["user_id"], emb["item_id"]])
-    user_cat = tf.keras.layers.Dot(axes=1, name="user_category_dot")(
-        [tf.keras.layers.Dense(dims["category"], use_bias=False)(emb["user_id"]), emb["category"]])
-    x = tf.keras.layers.Concatenate(name="all_features")(
-        [emb["user_id"], emb["item_id"], emb["category"], emb["brand"], numeric])
+    """Keras model: {features [B, F], item_id [B], category [B]} -> logit [B]."""
+    features = tf.keras.Input(shape=(spec.n_features,), dtype=tf.float32, name="features")
+    item_id = tf.keras.Input(shape=(), dtype=tf.string, name="item_id")
+    category = tf.keras.Input(shape=(), dtype=tf.string, name="category")
+    x = tf.keras.layers.Normalization(mean=np.asarray(spec.mean), variance=np.square(np.asarray(spec.std)),
+                                      name="normalise")(features)
+    reg = tf.keras.regularizers.l2(1e-5)
+    item = tf.keras.layers.Embedding(spec.item_buckets, spec.embedding_dim, embeddings_regularizer=reg,
+                                     name="item_embedding")(
+        tf.keras.layers.Hashing(spec.item_buckets, name="item_hash")(item_id))
+    cat = tf.keras.layers.Embedding(spec.category_buckets, max(4, spec.embedding_dim // 2),
+                                    embeddings_regularizer=reg, name="category_embedding")(
+        tf.keras.layers.Hashing(spec.category_buckets, name="category_hash")(category))
+    deep = tf.keras.layers.Concatenate(name="all_inputs")([x, item, cat])
     for i, width in enumerate(spec.hidden):
-        x = tf.keras.layers.Dense(width, activation="relu", name=f"hidden_{i}")(x)
-    deep = tf.keras.layers.Dense(1, name="deep_logit")(x)
-    logit = tf.keras.layers.Add(name="logit")(
-        [tf.keras.layers.Reshape((1,))(deep), tf.keras.layers.Reshape((1,))(user_item),
-         tf.keras.layers.Reshape((1,))(user_cat)])
-    return tf.keras.Model(inputs, tf.keras.layers.Reshape(())(logit), name="shoprank_ranker")
+        deep = tf.keras.layers.Dense(width, activation="relu", kernel_regularizer=reg, name=f"hidden_{i}")(deep)
+    # The untrained model is a fusion of the recall sources: the wide part starts as
+    # prior_weight * sum of each source's inverse rank (undoing the normalisation) and
+    # the deep part at zero. Training moves away from that only if validation says so.
+    deep = tf.keras.layers.Dense(1, kernel_initializer="zeros", name="deep_logit")(deep)
+    wide = tf.keras.layers.Dense(1, kernel_initializer=tf.keras.initializers.Constant(_prior(spec)),
+                                 name="wide_logit")(x)
+    logit = tf.keras.layers.Add(name="logit")([deep, wide])
+    return tf.keras.Model({"features": features, "item_id": item_id, "category": category},
+                          tf.keras.layers.Reshape(())(logit), name="shoprank_ranker")
+
+
+def _prior(spec: ModelSpec) -> np.ndarray:
+    """Wide weights [F, 1] of reciprocal-rank fusion over normalised features."""
+    w = [spec.prior_weight * sd if name.startswith("inv_rank_") else 0.0
+         for name, sd in zip(spec.feature_names, spec.std, strict=True)]
+    return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+
+
+def score_lists(model: tf.keras.Model, batch: dict) -> tf.Tensor:
+    """Logits [B, N] of padded lists: the pair model applied to every (list, position)."""
+    shape = tf.shape(batch["label"])
+    flat = {"features": tf.reshape(batch["features"], [-1, batch["features"].shape[-1]]),
+            "item_id": tf.reshape(batch["item_id"], [-1]), "category": tf.reshape(batch["category"], [-1])}
+    return tf.reshape(model(flat, training=True), shape)
+
+
+def ndcg_at(logits: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor, k: int) -> tf.Tensor:
+    """NDCG@k of each list [B]: padding ranks last and never counts."""
+    masked = tf.where(mask, logits, tf.fill(tf.shape(logits), tf.constant(-1e9, logits.dtype)))
+    k = tf.minimum(k, tf.shape(logits)[1])
+    order = tf.math.top_k(masked, k=k).indices
+    gains = tf.gather(labels * tf.cast(mask, labels.dtype), order, batch_dims=1)
+    discounts = 1.0 / (tf.math.log(tf.cast(tf.range(k), tf.float32) + 2.0) / tf.math.log(2.0))
+    dcg = tf.reduce_sum(gains * discounts, axis=1)
+    ideal = tf.math.top_k(labels * tf.cast(mask, labels.dtype), k=k).values
+    idcg = tf.reduce_sum(ideal * discounts, axis=1)
+    return tf.math.divide_no_nan(dcg, idcg)
 
 
 @dataclass(frozen=True)
-class RankingTask:
-    """Loss and metrics of the ranking task (binary relevance of a user-item pair)."""
+class ListwiseTask:
+    """Softmax over each list: minimise -sum(positives' log-probability) / positives."""
 
-    def loss(self) -> tf.keras.losses.Loss:
-        return tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    name = "listwise"
 
-    def metrics(self) -> list:
-        return [tf.keras.metrics.AUC(from_logits=True, name="auc")]
+    def loss(self, logits: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        masked = tf.where(mask, logits, tf.fill(tf.shape(logits), tf.constant(-1e9, logits.dtype)))
+        log_p = tf.nn.log_softmax(masked, axis=1)
+        per_list = -tf.math.divide_no_nan(tf.reduce_sum(labels * log_p, axis=1), tf.reduce_sum(labels, axis=1))
+        return tf.reduce_mean(per_list)
+
+
+@dataclass(frozen=True)
+class BinaryTask:
+    """Logistic loss per item (a positive against each negative, alone)."""
+
+    name = "binary"
+
+    def loss(self, logits: tf.Tensor, labels: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        per_item = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+        weights = tf.cast(mask, per_item.dtype)
+        return tf.math.divide_no_nan(tf.reduce_sum(per_item * weights), tf.reduce_sum(weights))
+
+
+TASKS = {"listwise": ListwiseTask, "binary": BinaryTask}

@@ -1,46 +1,72 @@
-"""Data-parallel training with `horovod.spark.run`: one Gloo rank per Spark task.
+"""The training loop: data-parallel with `horovod.spark.run`, one Gloo rank per Spark task.
 
-Each rank streams its own Parquet shards, gradients are averaged by
-`hvd.DistributedOptimizer`, rank 0 alone writes checkpoints, logs and the model.
+Each rank reads its own list shards. Every epoch runs the same number of steps on
+every rank (the smallest rank's count: uneven steps would hang an allreduce);
+gradients are averaged by Horovod. The learning rate is scaled by the number of
+ranks and reached by a linear warmup over the first epoch. After each epoch every
+rank scores its own validation lists and one allreduce gives the mean NDCG@k, so all
+ranks see the same number and stop together: early stopping after `patience`
+epochs without improvement, the best epoch's weights kept. Epoch 0 is the untrained
+model (a fusion of the recall sources): training must beat it to be kept. Rank 0 alone logs the
+epoch lines, writes checkpoints and the model (locally, then to the artifact store).
 On a GPU cluster each rank pins the GPU of its local rank.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass
 
-from shoprank.errors import ShopRankError
+from shoprank.errors import TrainingError
 
 log = logging.getLogger(__name__)
 
 
-class TrainingError(ShopRankError):
-    exit_code = 8
-
-
 @dataclass(frozen=True)
 class TrainParams:
-    train_files: tuple[str, ...]
-    model_dir: str
+    train_files: tuple[str, ...]  # list shards, as the artifact store lists them
+    validation_files: tuple[str, ...]
+    model_dir: str  # artifact store location of the model
     epochs: int
-    batch_size: int
+    batch_size: int  # lists per step and rank
     learning_rate: float
+    patience: int
+    loss: str  # listwise | binary
+    list_size: int
+    k: int
     seed: int
     spec: dict
 
 
-def train_on_rank(params: dict) -> dict:
-    """The function every Horovod rank runs (on a Spark executor)."""
-    import horovod.tensorflow as hvd_tf
-    import horovod.tensorflow.keras as hvd
+def _validation_ndcg(model, ds, k: int) -> tuple[float, float]:
+    """(sum of NDCG@k over this rank's validation lists, their number)."""
     import tensorflow as tf
 
-    from shoprank.ml.model import ModelSpec, RankingTask, build_ranker
-    from shoprank.ml.reader import count_rows, make_dataset
+    from shoprank.ml.model import ndcg_at, score_lists
+
+    total, count = 0.0, 0.0
+    for batch in ds:
+        logits = score_lists(model, batch)
+        has_pos = tf.reduce_sum(batch["label"], axis=1) > 0
+        ndcg = tf.boolean_mask(ndcg_at(logits, batch["label"], batch["mask"], k), has_pos)
+        total += float(tf.reduce_sum(ndcg))
+        count += float(tf.size(ndcg))
+    return total, count
+
+
+def train_on_rank(params: dict) -> dict:
+    """The function every Horovod rank runs (on a Spark executor)."""
+    import horovod.tensorflow as hvd
+    import numpy as np
+    import tensorflow as tf
+
+    from shoprank.ml.model import TASKS, ModelSpec, build_ranker, score_lists
+    from shoprank.ml.reader import count_lists, dataset
+    from shoprank.storage import fs
 
     p = TrainParams(**params)
     hvd.init()
@@ -49,60 +75,92 @@ def train_on_rank(params: dict) -> dict:
         tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
         tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
     tf.keras.utils.set_random_seed(p.seed + hvd.rank())
-    files = sorted(p.train_files)[hvd.rank()::hvd.size()]
-    # Every rank must run the same number of steps or allreduce hangs: use the minimum.
-    local_steps = max(1, count_rows(files) // p.batch_size) if files else 0
-    steps = int(hvd.allreduce(tf.constant(local_steps, tf.int64), op=hvd_tf.Min).numpy())
+    spec = ModelSpec(**{**p.spec, "feature_names": tuple(p.spec["feature_names"]), "mean": tuple(p.spec["mean"]),
+                        "std": tuple(p.spec["std"]), "hidden": tuple(p.spec["hidden"])})
+    train_files = sorted(p.train_files)[hvd.rank()::hvd.size()]
+    val_files = sorted(p.validation_files)[hvd.rank()::hvd.size()]
+    local_steps = -(-count_lists(train_files) // p.batch_size) if train_files else 0
+    steps = int(hvd.allreduce(tf.constant(local_steps, tf.int64), op=hvd.Min).numpy())
     if steps < 1:
-        raise RuntimeError(f"rank {hvd.rank()}: no training rows in {files}")
-    dataset = make_dataset(files, p.batch_size, seed=p.seed + hvd.rank()).repeat()
+        raise RuntimeError(f"rank {hvd.rank()}: no training lists in {train_files}")
+    train = iter(dataset(train_files, spec.n_features, p.list_size, p.batch_size, shuffle=512,
+                         seed=p.seed + hvd.rank()).repeat())
+    val = dataset(val_files, spec.n_features, p.list_size, 64)
 
-    task = RankingTask()
-    model = build_ranker(ModelSpec(**p.spec))
-    # Scale the learning rate with the number of workers (Horovod's rule of thumb).
-    opt = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(p.learning_rate * hvd.size()))
-    model.compile(optimizer=opt, loss=task.loss(), metrics=task.metrics())
-    callbacks = [
-        hvd.callbacks.BroadcastGlobalVariablesCallback(0),
-        hvd.callbacks.MetricAverageCallback(),
-    ]
-    if hvd.rank() == 0:
-        os.makedirs(os.path.join(p.model_dir, "checkpoints"), exist_ok=True)
-        callbacks.append(tf.keras.callbacks.ModelCheckpoint(
-            os.path.join(p.model_dir, "checkpoints", "epoch-{epoch:02d}.weights.h5"), save_weights_only=True))
-        callbacks.append(_epoch_log(p.epochs))
+    model = build_ranker(spec)
+    task = TASKS[p.loss]()
+    peak = p.learning_rate * hvd.size()  # Horovod's rule: scale with the workers, after a warmup
+    opt = tf.keras.optimizers.Adam(p.learning_rate)
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            logits = score_lists(model, batch)
+            loss = task.loss(logits, batch["label"], batch["mask"]) + tf.add_n(model.losses or [0.0])
+        tape = hvd.DistributedGradientTape(tape)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    def validate() -> float:
+        total, count = _validation_ndcg(model, val, p.k)
+        sums = hvd.allreduce(tf.constant([total, count], tf.float64), op=hvd.Sum).numpy()
+        return float(sums[0] / sums[1]) if sums[1] else float("nan")
+
+    scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
+    hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
+    # Epoch 0 is the untrained prior (source fusion): an epoch is kept only if it beats it.
+    best, best_epoch, best_weights, waited = validate(), 0, model.get_weights(), 0
+    history = [{"epoch": 0, "loss": None, "val_ndcg": best}]
+    if scratch is not None:
+        print(f"[rank 0] epoch 0 (prior) val_ndcg@{p.k}={best:.4f}", flush=True)
     start = time.time()
-    history = model.fit(dataset, epochs=p.epochs, steps_per_epoch=steps, callbacks=callbacks,
-                        verbose=0)
-    result = {"rank": hvd.rank(), "size": hvd.size(), "steps_per_epoch": steps,
-              "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-              "seconds": round(time.time() - start, 1)}
-    if hvd.rank() == 0:
-        model.save(os.path.join(p.model_dir, "model.keras"))
-        with open(os.path.join(p.model_dir, "training.json"), "w") as fh:
-            json.dump({**result, "params": {k: v for k, v in asdict(p).items() if k != "train_files"}}, fh, indent=2)
+    for epoch in range(1, p.epochs + 1):
+        losses = []
+        for i in range(steps):
+            if epoch == 1:
+                opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / steps)
+            losses.append(float(step(next(train))))
+            if epoch == 1 and i == 0:  # the optimiser's slots exist after the first step
+                hvd.broadcast_variables(opt.variables(), root_rank=0)
+        opt.learning_rate.assign(peak)
+        ndcg = validate()
+        loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
+        history.append({"epoch": epoch, "loss": loss, "val_ndcg": ndcg})
+        improved = ndcg > best
+        if improved:
+            best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
+        else:
+            waited += 1
+        if scratch is not None:
+            print(f"[rank 0] epoch {epoch}/{p.epochs} loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f}"
+                  f"{' (best)' if improved else ''}", flush=True)
+            name = f"epoch-{epoch:02d}.weights.h5"
+            model.save_weights(scratch / name)
+            fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
+        if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
+            break
+    model.set_weights(best_weights)
+    result = {"rank": hvd.rank(), "size": hvd.size(), "steps_per_epoch": steps, "history": history,
+              "best_epoch": best_epoch, "best_val_ndcg": best, "seconds": round(time.time() - start, 1)}
+    if scratch is not None:
+        local = scratch / "model.keras"
+        model.save(local)
+        fs.put(local, fs.join(p.model_dir, "model.keras"))
+        meta = {**result, "model_sha1": hashlib.sha1(local.read_bytes()).hexdigest(),
+                "params": {k: v for k, v in asdict(p).items() if not k.endswith("_files")}}
+        # Written last: its presence says the model beside it is complete.
+        fs.write_bytes(fs.join(p.model_dir, "training.json"), json.dumps(meta, indent=2).encode())
+        fs.remove_scratch(scratch)
     return result
-
-
-def _epoch_log(epochs: int):
-    """Keras callback for rank 0: one line per epoch with loss and AUC."""
-    import tensorflow as tf
-
-    class EpochLog(tf.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            print(f"[rank 0] epoch {epoch + 1}/{epochs} loss={logs.get('loss', float('nan')):.4f} "
-                  f"auc={logs.get('auc', float('nan')):.4f}", flush=True)
-
-    return EpochLog()
 
 
 def run_training(spark, params: TrainParams, num_proc: int) -> dict:
     """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
     import horovod.spark
 
-    log.info("horovod.spark.run: %d ranks, %d shards, %d epochs", num_proc, len(params.train_files),
-             params.epochs)
+    log.info("horovod.spark.run: %d ranks, %d training and %d validation shards, up to %d epochs, %s loss",
+             num_proc, len(params.train_files), len(params.validation_files), params.epochs, params.loss)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         results = horovod.spark.run(train_on_rank, args=(asdict(params),), num_proc=num_proc,
@@ -110,6 +168,8 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
     except RuntimeError as exc:  # a rank died; its traceback is in the log above
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)
-    for i, (loss, auc) in enumerate(zip(rank0["history"]["loss"], rank0["history"]["auc"], strict=True)):
-        log.info("epoch %d/%d: loss=%.4f auc=%.4f", i + 1, params.epochs, loss, auc)
+    for h in rank0["history"]:
+        loss = "prior" if h["loss"] is None else f"loss={h['loss']:.4f}"
+        log.info("epoch %d: %s val_ndcg@%d=%.4f", h["epoch"], loss, params.k, h["val_ndcg"])
+    log.info("kept epoch %d (val NDCG@%d %.4f)", rank0["best_epoch"], params.k, rank0["best_val_ndcg"])
     return rank0

@@ -1,5 +1,9 @@
-"""Table and file I/O: the only place that knows paths, formats and Delta."""
+"""Storage: the only code that knows where tables and files live.
 
-from shoprank.storage.tables import TableStore, WriteResult, conform, has_delta_jars
+`TableStore` names Delta tables, `ArtifactStore` names every other file (shards,
+models, reports); both take local paths or URIs (`storage.fs`)."""
 
-__all__ = ["TableStore", "WriteResult", "conform", "has_delta_jars"]
+from shoprank.storage.artifacts import ArtifactStore
+from shoprank.storage.tables import Batch, TableStore, WriteResult, conform, has_delta_jars
+
+__all__ = ["ArtifactStore", "Batch", "TableStore", "WriteResult", "conform", "has_delta_jars"]

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from urllib.parse import unquote
 
 import pyarrow.fs
 import pyarrow.parquet as pq
 
+from shoprank.storage import fs
+
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-
-
-def filesystem(uri: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    if "://" in uri and not uri.startswith("file://"):
-        return pyarrow.fs.FileSystem.from_uri(uri)
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
-    return pyarrow.fs.LocalFileSystem(), os.path.abspath(path)
 
 
 def _stat_value(value):
@@ -54,7 +48,11 @@ def footer_stats(meta: pq.FileMetaData) -> str:
                 break
             null_count += st.null_count or 0
             if st.has_min_max:
-                a, b = _stat_value(st.min), _stat_value(st.max)
+                try:
+                    a, b = _stat_value(st.min), _stat_value(st.max)
+                except UnicodeDecodeError:  # a string column holding bytes that are not UTF-8
+                    complete = False
+                    break
                 if a is None or b is None or (isinstance(a, str) and (len(a) > 64 or len(b) > 64)):
                     complete = False
                     continue
@@ -80,15 +78,15 @@ def partition_values(rel_path: str, partition_cols: list[str]) -> dict[str, str 
 
 def list_written_files(table_root: str, write_dir: str) -> list[dict]:
     """Every Parquet file of one write: relative path, size, mtime, footer metadata."""
-    fs, root = filesystem(table_root)
+    filesystem, root = fs.resolve(table_root)
     selector = pyarrow.fs.FileSelector(f"{root}/{write_dir}", recursive=True, allow_not_found=True)
     out = []
-    for info in fs.get_file_info(selector):
+    for info in filesystem.get_file_info(selector):
         base = info.base_name
         if info.type != pyarrow.fs.FileType.File or not base.endswith(".parquet") or base[0] in "._":
             continue
         rel = info.path[len(root) + 1:]
-        with fs.open_input_file(info.path) as fh:
+        with filesystem.open_input_file(info.path) as fh:
             meta = pq.ParquetFile(fh).metadata
         out.append({"path": rel, "size": info.size, "mtime_ms": int(info.mtime.timestamp() * 1000),
                     "meta": meta})

@@ -9,6 +9,11 @@ Engines:
 Every write is one commit. Partition overwrites have replaceWhere semantics, and
 a write tagged with (app id, version) is skipped when the table already holds
 that application transaction, so retried tasks never apply twice.
+
+A write can also be *staged*: its data files are written but no reader sees them
+until `commit`; `discard` deletes them. A `Batch` stages several tables and
+commits them together once the caller has checked what it staged (ingest commits
+nothing unless the night reconciles).
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs
@@ -30,9 +35,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType, TimestampType
 
-from shoprank.errors import SchemaMismatchError, ShopRankError
+from shoprank.errors import ConfigError, MissingInputError, SchemaMismatchError, StorageError
 from shoprank.schemas import TABLES
-from shoprank.storage.files import filesystem, footer_stats, list_written_files, partition_values
+from shoprank.storage import fs
+from shoprank.storage.files import footer_stats, list_written_files, partition_values
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,24 @@ class WriteResult:
     files: int
     rows: int
     skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Data files of a write that no reader sees until the engine commits them."""
+
+    table: str
+    location: str
+    schema: StructType
+    partition_by: tuple[str, ...]
+    mode: str
+    partition_values: dict | None
+    txn: tuple[str, int] | None
+    rows: int = 0
+    files: int = 0
+    staging: str | None = None  # the directory holding the files
+    actions: tuple = ()  # delta-rs add actions
+    skipped: bool = False  # already committed under this txn: nothing staged
 
 
 def has_delta_jars(spark: SparkSession) -> bool:
@@ -66,10 +90,10 @@ def same_type(a, b) -> bool:
 def require_columns(table: str, expected: StructType, found: StructType) -> None:
     """Every expected column present with the same type, or a typed error naming it."""
     have = {f.name: f for f in found.fields}
-    for field in expected.fields:
-        got = have.get(field.name)
-        if got is None or not same_type(got.dataType, field.dataType):
-            raise SchemaMismatchError(table, field.name, field.dataType.simpleString(),
+    for column in expected.fields:
+        got = have.get(column.name)
+        if got is None or not same_type(got.dataType, column.dataType):
+            raise SchemaMismatchError(table, column.name, column.dataType.simpleString(),
                                       "column missing" if got is None else got.dataType.simpleString())
 
 
@@ -78,10 +102,10 @@ def check_schema(table: str, existing: StructType, incoming: StructType) -> list
     require_columns(table, existing, incoming)
     known = {f.name for f in existing.fields}
     added = [f for f in incoming.fields if f.name not in known]
-    for field in added:
-        if not field.nullable:
-            raise SchemaMismatchError(table, field.name, "a nullable new column",
-                                      f"non-nullable {field.dataType.simpleString()}")
+    for column in added:
+        if not column.nullable:
+            raise SchemaMismatchError(table, column.name, "a nullable new column",
+                                      f"non-nullable {column.dataType.simpleString()}")
     return [f.name for f in added]
 
 
@@ -106,6 +130,21 @@ def _partition_value_text(value) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
+def _write_parquet(df: DataFrame, location: str, schema: StructType, partition_by: tuple[str, ...]) -> None:
+    writer = (df.select(*schema.names).write.mode("errorifexists").option("compression", "snappy")
+              .options(**parquet_options(schema)))
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.parquet(location)
+
+
+def _with_partition_columns(df: DataFrame, schema: StructType, values: dict) -> DataFrame:
+    """Files of one partition (data columns only) -> the table's columns."""
+    types = {f.name: f.dataType for f in schema.fields}
+    return df.select(*[F.lit(_partition_value_text(values[c])).cast(types[c]).alias(c) if c in values else c
+                       for c in schema.names])
+
+
 class DeltaRsEngine:
     name = "delta-rs"
 
@@ -117,48 +156,32 @@ class DeltaRsEngine:
     def _table(path: str, version: int | None = None):
         from deltalake import DeltaTable
 
-        return DeltaTable(path, version=version)
+        return DeltaTable(fs.canonical(path), version=version)
 
     def exists(self, path: str) -> bool:
         from deltalake import DeltaTable
 
-        return DeltaTable.is_deltatable(path)
+        return DeltaTable.is_deltatable(fs.canonical(path))
 
     def schema(self, path: str) -> StructType:
         return StructType.fromJson(json.loads(self._table(path).schema().to_json()))
 
-    def _ensure(self, path: str, name: str, schema: StructType, partition_by: list[str]) -> None:
+    def _ensure(self, path: str, name: str, schema: StructType, partition_by) -> None:
         from deltalake import DeltaTable
 
         if self.exists(path):
             return
-        if "://" not in path:
-            os.makedirs(path, exist_ok=True)
+        filesystem, root = fs.resolve(path)
+        filesystem.create_dir(root, recursive=True)
         try:
-            DeltaTable.create(path, to_arrow_schema(schema), mode="ignore",
-                              partition_by=partition_by or None, name=name)
+            DeltaTable.create(fs.canonical(path), to_arrow_schema(schema), mode="ignore",
+                              partition_by=list(partition_by) or None, name=name)
         except Exception:  # a concurrent creator won the race for version 0
             if not self.exists(path):
                 raise
 
-    def _write_files(self, df: DataFrame, path: str, schema: StructType, partition_by: list[str],
-                     cluster: bool):
-        """Executors write Parquet with Spark's own writer into a fresh `w-<id>/`
-        directory; the driver turns the files' footers into Delta add actions."""
-        from deltalake.transaction import AddAction
-
-        write_dir = f"w-{uuid.uuid4().hex[:16]}"
-        if partition_by and cluster:
-            df = df.repartition(*partition_by)
-        writer = (df.select(*schema.names).write.mode("errorifexists").option("compression", "snappy")
-                  .options(**parquet_options(schema)))
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.parquet(f"{path.rstrip('/')}/{write_dir}")
-        files = list_written_files(path, write_dir)
-        actions = [AddAction(f["path"], f["size"], partition_values(f["path"], partition_by), f["mtime_ms"],
-                             True, footer_stats(f["meta"])) for f in files]
-        return actions, sum(f["meta"].num_rows for f in files)
+    def committed(self, path: str, txn: tuple[str, int] | None) -> bool:
+        return bool(txn) and self.exists(path) and (self._table(path).transaction_version(txn[0]) or -1) >= txn[1]
 
     def _commit(self, path: str, actions, mode: str, schema: StructType, partition_by, filters,
                 txn, metadata: dict) -> int:
@@ -174,7 +197,7 @@ class DeltaRsEngine:
             table = self._table(path)
             try:
                 table.create_write_transaction(
-                    actions, mode, to_arrow_schema(schema), partition_by=partition_by or None,
+                    list(actions), mode, to_arrow_schema(schema), partition_by=list(partition_by) or None,
                     partition_filters=filters, commit_properties=props,
                 )
                 return self._table(path).version()
@@ -183,36 +206,89 @@ class DeltaRsEngine:
                     raise
                 log.warning("commit conflict on %s (attempt %d): %s", path, attempt + 1, exc)
                 time.sleep(0.2 * (attempt + 1))
-        raise ShopRankError(f"could not commit to {path} after 5 attempts")
+        raise StorageError(f"could not commit to {path} after 5 attempts")
 
-    def _evolve(self, path: str, name: str, schema: StructType) -> StructType:
-        existing = self.schema(path)
-        added = check_schema(name, existing, schema)
+    def _add_columns(self, path: str, name: str, schema: StructType) -> None:
+        added = check_schema(name, self.schema(path), schema)
         if added:
             from deltalake.schema import Field
 
-            table = self._table(path)
             arrow = to_arrow_schema(StructType([f for f in schema.fields if f.name in added]))
-            table.alter.add_columns([Field.from_arrow(f) for f in arrow])
+            self._table(path).alter.add_columns([Field.from_arrow(f) for f in arrow])
             log.info("table %s: added nullable columns %s", name, added)
-        return schema
+
+    # -- staged writes -----------------------------------------------------
+    def stage(self, df: DataFrame, path: str, name: str, schema: StructType, partition_by, mode: str,
+              values: dict | None, txn: tuple[str, int] | None, cluster: bool = False) -> Staged:
+        """Executors write Parquet with Spark's own writer into a fresh `w-<id>/`
+        directory under the table root; the driver turns the files' footers into
+        Delta add actions. Nothing is visible until `commit`."""
+        from deltalake.transaction import AddAction
+
+        partition_by = tuple(partition_by)
+        staged = Staged(name, path, schema, partition_by, mode, values, txn)
+        self._ensure(path, name, schema, partition_by)
+        if self.committed(path, txn):
+            log.info("table %s: transaction %s v%d already committed, skipping", name, *txn)
+            return replace(staged, skipped=True)
+        check_schema(name, self.schema(path), schema)
+        write_dir = f"w-{uuid.uuid4().hex[:16]}"
+        if partition_by and cluster:
+            df = df.repartition(*partition_by)
+        staging = fs.join(path, write_dir)
+        try:
+            _write_parquet(df, staging, schema, partition_by)
+        except BaseException:
+            fs.delete(staging)
+            raise
+        files = list_written_files(path, write_dir)
+        actions = tuple(AddAction(f["path"], f["size"], partition_values(f["path"], list(partition_by)),
+                                  f["mtime_ms"], True, footer_stats(f["meta"])) for f in files)
+        return replace(staged, rows=sum(f["meta"].num_rows for f in files), files=len(files), staging=staging,
+                       actions=actions)
+
+    def commit(self, staged: Staged, removes: tuple = (), operation: str = "") -> WriteResult:
+        if staged.skipped:
+            return WriteResult(staged.table, None, 0, 0, skipped=True)
+        self._add_columns(staged.location, staged.table, staged.schema)
+        filters = None
+        if staged.mode == "overwrite" and staged.partition_values:
+            filters = [(k, "=", _partition_value_text(v)) for k, v in staged.partition_values.items()]
+        mode = "append" if removes else staged.mode
+        version = self._commit(staged.location, staged.actions + removes, mode, staged.schema, staged.partition_by,
+                               filters, staged.txn, {"shoprank.operation": operation or f"write-{staged.mode}",
+                                                     "shoprank.rows": str(staged.rows)})
+        return WriteResult(staged.table, version, staged.files, staged.rows)
+
+    def discard(self, staged: Staged) -> None:
+        if staged.staging:
+            fs.delete(staged.staging)
+
+    def staged_frame(self, staged: Staged) -> DataFrame:
+        """What the staged files hold, read as the table would read them once committed."""
+        if staged.skipped:
+            return self.read(staged.location, staged.schema, where=staged.partition_values)
+        if not staged.files:
+            return self.spark.createDataFrame([], staged.schema)
+        data = StructType([f for f in staged.schema.fields if f.name not in staged.partition_by])
+        paths = [fs.join(staged.location, a.path) for a in staged.actions]
+        return _with_partition_columns(self.spark.read.schema(data).parquet(*paths), staged.schema,
+                                       staged.partition_values or {})
 
     # -- operations --------------------------------------------------------
     def write(self, df: DataFrame, path: str, name: str, schema: StructType, partition_by: list[str],
               mode: str, partition_values: dict | None, txn: tuple[str, int] | None,
               cluster: bool = False) -> WriteResult:
-        self._ensure(path, name, schema, partition_by)
-        if txn and (self._table(path).transaction_version(txn[0]) or -1) >= txn[1]:
-            log.info("table %s: transaction %s v%d already committed, skipping", name, *txn)
-            return WriteResult(name, None, 0, 0, skipped=True)
-        self._evolve(path, name, schema)
-        actions, rows = self._write_files(df, path, schema, partition_by, cluster)
-        filters = None
-        if mode == "overwrite" and partition_values:
-            filters = [(k, "=", _partition_value_text(v)) for k, v in partition_values.items()]
-        version = self._commit(path, actions, mode, schema, partition_by, filters, txn,
-                               {"shoprank.operation": f"write-{mode}", "shoprank.rows": str(rows)})
-        return WriteResult(name, version, len(actions), rows)
+        return self.commit(self.stage(df, path, name, schema, partition_by, mode, partition_values, txn, cluster))
+
+    def _files(self, table) -> list[dict]:
+        adds = table.get_add_actions(flatten=True)
+        return pa.table(adds).to_pylist() if adds.num_rows else []
+
+    def partitions(self, path: str, column: str) -> set[str]:
+        """Values of a partition column that hold files (from the log: no data read)."""
+        return {_partition_value_text(f[f"partition.{column}"]) for f in self._files(self._table(path))
+                if f.get(f"partition.{column}") is not None}
 
     def read(self, path: str, schema: StructType | None, version: int | None = None,
              timestamp: str | None = None, with_file: bool = False,
@@ -225,23 +301,20 @@ class DeltaRsEngine:
             table.load_as_version(dt.datetime.fromisoformat(timestamp))
         table_schema = StructType.fromJson(json.loads(table.schema().to_json()))
         parts = table.metadata().partition_columns
-        adds = table.get_add_actions(flatten=True)
-        files = pa.table(adds).to_pylist() if adds.num_rows else []
         wanted = {c: _partition_value_text(v) for c, v in (where or {}).items() if c in parts}
-        files = [f for f in files if all(f[f"partition.{c}"] is not None and
-                                         _partition_value_text(f[f"partition.{c}"]) == v
-                                         for c, v in wanted.items())]
+        files = [f for f in self._files(table) if all(f[f"partition.{c}"] is not None and
+                                                      _partition_value_text(f[f"partition.{c}"]) == v
+                                                      for c, v in wanted.items())]
         if not files:
             empty = self.spark.createDataFrame([], table_schema)
             return empty.withColumn("_file", F.lit(None).cast("string")) if with_file else empty
-        root = table.table_uri.rstrip("/")
+        # Spark reads the files under the location as configured (s3a:// for Hadoop).
+        root = path.rstrip("/")
         data_schema = StructType([f for f in table_schema.fields if f.name not in parts])
         if not with_file and set(wanted) == set(parts):
             # One partition: its values are constants, no per-file mapping needed.
-            types = {f.name: f.dataType for f in table_schema.fields}
             df = self.spark.read.schema(data_schema).parquet(*[f"{root}/{f['path']}" for f in files])
-            return df.select(*[F.lit(where[c]).cast(types[c]).alias(c) if c in parts else c
-                               for c in table_schema.names])
+            return _with_partition_columns(df, table_schema, {c: where[c] for c in parts})
         # A file is identified by its path relative to the table root, whatever wrote it
         # (this engine's w-<id>/ directories, delta-spark, another tool).
         root_path = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*:/*", "", root)
@@ -251,7 +324,7 @@ class DeltaRsEngine:
         if parts:
             types = {f.name: f.dataType for f in table_schema.fields}
             rows = [(f["path"], *[None if f[f"partition.{c}"] is None
-                                                      else _partition_value_text(f[f"partition.{c}"]) for c in parts])
+                                  else _partition_value_text(f[f"partition.{c}"]) for c in parts])
                     for f in files]
             mapping = self.spark.createDataFrame(rows, ["_file", *parts]).select(
                 "_file", *[F.col(c).cast(types[c]).alias(c) for c in parts])
@@ -264,28 +337,25 @@ class DeltaRsEngine:
         """Copy-on-write MERGE (upsert), distributed: only the files holding a
         matched key are rewritten, by the executors; one commit removes them
         and adds the rewritten and inserted rows."""
-
         self._ensure(path, name, schema, partition_by)
-        table = self._table(path)
-        if txn and (table.transaction_version(txn[0]) or -1) >= txn[1]:
+        if self.committed(path, txn):
             return WriteResult(name, None, 0, 0, skipped=True)
-        self._evolve(path, name, schema)
+        check_schema(name, self.schema(path), schema)
         # The source is used three times (key check, touched files, new rows): compute it once.
         source = source.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            return self._merge(source, table, path, name, schema, partition_by, keys, txn)
+            return self._merge(source, path, name, schema, partition_by, keys, txn)
         finally:
             source.unpersist()
 
-    def _merge(self, source, table, path, name, schema, partition_by, keys, txn) -> WriteResult:
+    def _merge(self, source, path, name, schema, partition_by, keys, txn) -> WriteResult:
         from deltalake.transaction import RemoveAction
 
         dupes = source.groupBy(*keys).count().filter("count > 1").limit(1).collect()
         if dupes:
-            raise ShopRankError(f"merge into {name}: source has duplicate keys, e.g. {dupes[0].asDict()}")
-        actions_tbl = table.get_add_actions(flatten=True)
-        files = pa.table(actions_tbl).to_pylist() if actions_tbl.num_rows else []
-        removes, rewrite = [], None
+            raise StorageError(f"merge into {name}: source has duplicate keys, e.g. {dupes[0].asDict()}")
+        files = self._files(self._table(path))
+        removes, out = [], source.select(*schema.names)
         if files:
             target = self.read(path, schema, with_file=True)
             touched_rows = target.join(source.select(*keys), keys, "left_semi")
@@ -300,13 +370,13 @@ class DeltaRsEngine:
                     removes.append(RemoveAction(info["path"], True, now, info["size_bytes"], pv))
                 kept = (target.filter(F.col("_file").isin(touched))
                         .join(source.select(*keys), keys, "left_anti").select(*schema.names))
-                rewrite = kept
-        out = source.select(*schema.names)
-        out = out.unionByName(rewrite) if rewrite is not None else out
-        adds, rows = self._write_files(out, path, schema, partition_by, cluster=bool(partition_by))
-        version = self._commit(path, adds + removes, "append", schema, partition_by, None, txn,
-                               {"shoprank.operation": "merge", "shoprank.rows": str(rows)})
-        return WriteResult(name, version, len(adds), rows)
+                out = out.unionByName(kept)
+        staged = self.stage(out, path, name, schema, partition_by, "append", None, txn, cluster=bool(partition_by))
+        try:
+            return self.commit(staged, tuple(removes), operation="merge")
+        except BaseException:
+            self.discard(staged)
+            raise
 
     def history(self, path: str) -> list[dict]:
         return self._table(path).history()
@@ -323,24 +393,29 @@ class DeltaRsEngine:
         delta-rs skips because of the leading underscore."""
         removed = self._table(path).vacuum(retention_hours=retention_hours, dry_run=False,
                                            enforce_retention_duration=False, full=True)
-        fs, root = filesystem(path)
+        filesystem, root = fs.resolve(path)
         cutoff = time.time() - retention_hours * 3600
-        for entry in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        for entry in filesystem.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
             if entry.type != pyarrow.fs.FileType.Directory or not entry.base_name.startswith("w-"):
                 continue
             temp = f"{entry.path}/_temporary"
-            info = fs.get_file_info(temp)
+            info = filesystem.get_file_info(temp)
             if info.type == pyarrow.fs.FileType.Directory and info.mtime.timestamp() <= cutoff:
-                leftovers = fs.get_file_info(pyarrow.fs.FileSelector(temp, recursive=True))
+                leftovers = filesystem.get_file_info(pyarrow.fs.FileSelector(temp, recursive=True))
                 removed += [f.path for f in leftovers if f.type == pyarrow.fs.FileType.File]
-                fs.delete_dir(temp)
+                filesystem.delete_dir(temp)
         return removed
 
 
 class SparkDeltaEngine:
-    """delta-spark with the cluster's jars: Delta's own writer, MERGE and maintenance."""
+    """delta-spark with the cluster's jars: Delta's own writer, MERGE and maintenance.
+
+    Delta's writer commits as it writes, so a staged write goes to a Parquet
+    directory beside the table (`_staging/<id>`) and is loaded into the table on
+    commit: a second write of the data, the price of committing only after checks."""
 
     name = "spark"
+    STAGING = "_staging"
 
     def __init__(self, spark: SparkSession):
         self.spark = spark
@@ -358,7 +433,7 @@ class SparkDeltaEngine:
     def schema(self, path: str) -> StructType:
         return self.spark.read.format("delta").load(path).schema
 
-    def _ensure(self, path: str, schema: StructType, partition_by: list[str]) -> None:
+    def _ensure(self, path: str, schema: StructType, partition_by) -> None:
         from delta.tables import DeltaTable
 
         builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(schema)
@@ -381,6 +456,38 @@ class SparkDeltaEngine:
             writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
         writer.save(path)
         return self._result(path, name, before, "numOutputRows")
+
+    def stage(self, df, path, name, schema, partition_by, mode, values, txn, cluster=False) -> Staged:
+        # Always staged: on commit, Delta's txnAppId/txnVersion skip a write already applied.
+        staged = Staged(name, path, schema, tuple(partition_by), mode, values, txn)
+        self._ensure(path, schema, partition_by)
+        check_schema(name, self.schema(path), schema)
+        rel = f"{self.STAGING}/{uuid.uuid4().hex[:16]}"
+        staging = fs.join(path, rel)
+        try:
+            _write_parquet(df, staging, schema, ())
+        except BaseException:
+            fs.delete(staging)
+            raise
+        files = list_written_files(path, rel)
+        return replace(staged, rows=sum(f["meta"].num_rows for f in files), files=len(files), staging=staging)
+
+    def staged_frame(self, staged: Staged) -> DataFrame:
+        return self.spark.read.schema(staged.schema).parquet(staged.staging)
+
+    def commit(self, staged: Staged) -> WriteResult:
+        result = self.write(self.staged_frame(staged), staged.location, staged.table, staged.schema,
+                            staged.partition_by, staged.mode, staged.partition_values, staged.txn)
+        self.discard(staged)
+        return result
+
+    def discard(self, staged: Staged) -> None:
+        if staged.staging:
+            fs.delete(staged.staging)
+
+    def partitions(self, path: str, column: str) -> set[str]:
+        rows = self.spark.read.format("delta").load(path).select(column).distinct().collect()
+        return {_partition_value_text(r[0]) for r in rows if r[0] is not None}
 
     def _result(self, path: str, name: str, before: int, rows_metric: str) -> WriteResult:
         last = self._dt(path).history(1).collect()[0]
@@ -430,77 +537,151 @@ class SparkDeltaEngine:
         return []
 
 
+@dataclass
+class Batch:
+    """Writes of several tables for one run date, committed together.
+
+    `stage` writes a table's data files (nothing visible); `frame` reads what was
+    staged; `commit` makes every staged write visible, in staging order. Leaving
+    the `with` block without committing (an error, a failed check) deletes every
+    staged file: the tables stay exactly as they were."""
+
+    store: TableStore
+    run_date: dt.date
+    txn_version: int | None
+    staged: list[Staged] = field(default_factory=list)
+    results: dict[str, WriteResult] = field(default_factory=dict)
+
+    def stage(self, df: DataFrame, table: str) -> Staged:
+        schema, parts = self.store.spec(table)
+        txn = self.store.txn(table, self.run_date, self.txn_version)
+        staged = self.store.engine.stage(conform(df, schema, table), self.store.location(table), table, schema,
+                                         parts, "overwrite", {parts[0]: self.run_date}, txn)
+        self.staged.append(staged)
+        log.info("staged %s run_date=%s: %d rows, %d files%s", table, self.run_date, staged.rows, staged.files,
+                 " (skipped: already committed)" if staged.skipped else "")
+        return staged
+
+    def frame(self, staged: Staged) -> DataFrame:
+        return self.store.engine.staged_frame(staged)
+
+    @property
+    def skipped(self) -> bool:
+        """Every staged write was committed before (a retry of a finished run)."""
+        return bool(self.staged) and all(s.skipped for s in self.staged)
+
+    def commit(self) -> dict[str, WriteResult]:
+        for staged in self.staged:
+            self.results[staged.table] = result = self.store.engine.commit(staged)
+            log.info("committed %s run_date=%s: %d rows, version %s%s", staged.table, self.run_date, result.rows,
+                     result.version, " (skipped: already applied)" if result.skipped else "")
+        self.staged = []
+        return self.results
+
+    def discard(self) -> None:
+        for staged in self.staged:
+            self.store.engine.discard(staged)
+        if self.staged:
+            log.warning("discarded %d staged writes for %s: nothing committed", len(self.staged), self.run_date)
+        self.staged = []
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
 class TableStore:
-    """Stages call this by table name; nothing else knows paths or formats."""
+    """Stages call this by table name; nothing else knows where tables live."""
 
     def __init__(self, spark: SparkSession, warehouse: str, engine: str = "auto"):
         self.spark = spark
-        self.warehouse = warehouse if "://" in warehouse else os.path.abspath(warehouse)
+        self.warehouse = fs.absolute(warehouse)
         if engine == "auto":
             engine = "spark" if has_delta_jars(spark) else "delta-rs"
         if engine == "spark" and not has_delta_jars(spark):
-            raise ShopRankError("storage.engine='spark' but the session has no Delta extension/jars; "
+            raise ConfigError("storage.engine='spark' but the session has no Delta extension/jars; "
                                 "use engine='delta-rs' or 'auto'")
-        self.engine = SparkDeltaEngine(spark) if engine == "spark" else DeltaRsEngine(spark)
+        self.engine: Any = SparkDeltaEngine(spark) if engine == "spark" else DeltaRsEngine(spark)
         log.info("table store at %s, engine %s", self.warehouse, self.engine.name)
 
-    def path(self, table: str) -> str:
-        return f"{self.warehouse.rstrip('/')}/{table}"
+    def location(self, table: str) -> str:
+        return fs.join(self.warehouse, table)
 
     @staticmethod
     def spec(table: str) -> tuple[StructType, list[str]]:
         if table not in TABLES:
-            raise ShopRankError(f"unknown table '{table}'; expected one of {sorted(TABLES)}")
+            raise ValueError(f"unknown table '{table}'; expected one of {sorted(TABLES)}")  # a bug, not a night
         return TABLES[table]
 
+    @staticmethod
+    def txn(table: str, run_date: dt.date, version: int | None) -> tuple[str, int] | None:
+        return (f"shoprank/{table}/{run_date.isoformat()}", version) if version else None
+
     def exists(self, table: str) -> bool:
-        return self.engine.exists(self.path(table))
+        return self.engine.exists(self.location(table))
 
     def replace_partition(self, df: DataFrame, table: str, run_date: dt.date,
                           txn_version: int | None = None) -> WriteResult:
-        """Overwrite the run-date partition (replaceWhere): a re-run never duplicates."""
+        """Overwrite the run date's partition (replaceWhere): a re-run never duplicates."""
         schema, parts = self.spec(table)
-        df = conform(df, schema, table)
-        txn = (f"shoprank/{table}/{run_date.isoformat()}", txn_version) if txn_version else None
-        result = self.engine.write(df, self.path(table), table, schema, parts, "overwrite",
-                                   {"run_date": run_date}, txn)
+        result = self.engine.write(conform(df, schema, table), self.location(table), table, schema, parts,
+                                   "overwrite", {parts[0]: run_date}, self.txn(table, run_date, txn_version))
         log.info("wrote %s run_date=%s: %d rows, %d files, version %s%s", table, run_date,
                  result.rows, result.files, result.version, " (skipped: already applied)" if result.skipped else "")
         return result
 
+    def batch(self, run_date: dt.date, txn_version: int | None = None) -> Batch:
+        return Batch(self, run_date, txn_version)
+
     def append(self, df: DataFrame, table: str, txn: tuple[str, int] | None = None) -> WriteResult:
         schema, parts = self.spec(table)
-        return self.engine.write(conform(df, schema, table), self.path(table), table, schema, parts,
+        return self.engine.write(conform(df, schema, table), self.location(table), table, schema, parts,
                                  "append", None, txn)
 
     def merge(self, df: DataFrame, table: str, keys: list[str],
               txn: tuple[str, int] | None = None) -> WriteResult:
         schema, parts = self.spec(table)
-        result = self.engine.merge(conform(df, schema, table), self.path(table), table, schema,
+        result = self.engine.merge(conform(df, schema, table), self.location(table), table, schema,
                                    parts, keys, txn)
         log.info("merged into %s: %d rows written, version %s", table, result.rows, result.version)
         return result
 
     def read(self, table: str, run_date: dt.date | None = None, version: int | None = None,
              timestamp: str | None = None) -> DataFrame:
-        schema, _ = self.spec(table)
+        schema, parts = self.spec(table)
         if not self.exists(table):
-            raise ShopRankError(f"table '{table}' does not exist at {self.path(table)}; "
-                                "run the stage that writes it first")
-        where = {"run_date": run_date} if run_date is not None else None
-        df = self.engine.read(self.path(table), schema, version, timestamp, where=where)
+            raise MissingInputError(f"table '{table}' does not exist at {self.location(table)}; "
+                                    "run the stage that writes it first")
+        where = {parts[0]: run_date} if run_date is not None else None
+        df = self.engine.read(self.location(table), schema, version, timestamp, where=where)
         if run_date is not None:  # the engines prune files; this keeps the contract exact
-            df = df.filter(F.col("run_date") == F.lit(run_date))
+            df = df.filter(F.col(parts[0]) == F.lit(run_date))
         return df
 
+    def run_dates(self, table: str) -> list[dt.date]:
+        """Run dates that hold data in `table`, oldest first (from the Delta log)."""
+        if not self.exists(table):
+            return []
+        column = self.spec(table)[1][0]
+        return sorted(dt.date.fromisoformat(v) for v in self.engine.partitions(self.location(table), column))
+
+    def require(self, table: str, run_date: dt.date, stage: str) -> DataFrame:
+        """The run date's partition, or a typed error saying which stage writes it."""
+        if run_date not in self.run_dates(table):
+            raise MissingInputError(f"table '{table}' has no data for {run_date}; run the '{stage}' stage "
+                                    f"for {run_date} first")
+        return self.read(table, run_date)
+
     def history(self, table: str) -> list[dict]:
-        return self.engine.history(self.path(table))
+        return self.engine.history(self.location(table))
 
     def version(self, table: str) -> int:
-        return self.engine.version(self.path(table))
+        return self.engine.version(self.location(table))
 
     def optimize(self, table: str) -> dict:
-        return self.engine.optimize(self.path(table))
+        return self.engine.optimize(self.location(table))
 
     def vacuum(self, table: str, retention_hours: float = 168) -> list[str]:
-        return self.engine.vacuum(self.path(table), retention_hours)
+        return self.engine.vacuum(self.location(table), retention_hours)

@@ -1,0 +1,11 @@
+"""spark-submit entry point for the 'backtest' stage: arguments in, library call, exit code out.
+
+    spark-submit jobs/backtest.py --conf conf/local.toml --run-date 2026-11-21
+"""
+
+import sys
+
+from shoprank.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["backtest", *sys.argv[1:]]))

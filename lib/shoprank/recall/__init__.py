@@ -1,0 +1,91 @@
+"""Recall, the first stage: candidates per user from several sources, merged.
+
+A source is one module with `candidates(inputs) -> DataFrame[user_id, item_id, score]`
+(higher is better by that source's account), computed from what happened before
+`inputs.end` only: the same code gives the candidates of a training window (as of its
+start) and of the night (as of its end). `merge` keeps each source's best
+`per_source` items per user after removing what must not be recommended, and records
+every source's score and rank for the pair: the ranker's features, and each source
+scored alone in the backtest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from shoprank.config import CandidatesConf
+from shoprank.transforms import in_window
+
+
+@dataclass(frozen=True)
+class RecallInputs:
+    history: DataFrame  # interactions before `end` (the night's horizon)
+    users: DataFrame  # user_id, top_categories: the users to recall for
+    allowed: DataFrame  # item_id: what may be recommended
+    end: dt.datetime
+    params: CandidatesConf
+    vectors: DataFrame | None = None  # item_id, vector: item text embeddings, when on
+    interests: DataFrame | None = None  # user_id, interest, last_vector: from those embeddings
+
+    def recent(self, days: int) -> DataFrame:
+        return self.history.transform(in_window(self.end - dt.timedelta(days=days), self.end))
+
+
+Source = Callable[[RecallInputs], DataFrame]
+
+
+def sources(params: CandidatesConf, with_text: bool) -> dict[str, Source]:
+    """The enabled recall sources by name, in merge order."""
+    from shoprank.recall import (
+        als,
+        category_popular,
+        content,
+        covisit,
+        item_knn,
+        popular,
+        segment_popular,
+        transitions,
+        trending,
+    )
+
+    every = {"covisit": covisit.candidates, "transitions": transitions.candidates, "item_knn": item_knn.candidates,
+             "als": als.candidates, "category_popular": category_popular.candidates,
+             "trending": trending.candidates, "segment_popular": segment_popular.candidates,
+             "popular": popular.candidates, "content": content.candidates}
+    enabled = [s for s in params.sources if s != "content" or with_text]
+    return {name: every[name] for name in enabled}
+
+
+def top_per_user(scored: DataFrame, n: int) -> DataFrame:
+    """The n best (user, item) rows of one source, with their 1-based rank."""
+    w = Window.partitionBy("user_id").orderBy(F.col("score").desc(), "item_id")
+    return scored.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= n)
+
+
+def merge(run_date: dt.date, per_source: dict[str, DataFrame], n: int, exclude: DataFrame | None,
+          allowed: DataFrame | None = None) -> DataFrame:
+    """Sources -> CANDIDATES: each source's top n per user (after exclusions), one row per
+    (user, item) with every source's score and rank, and the sum of their scores."""
+    ranked = []
+    for name, scored in per_source.items():
+        if exclude is not None:
+            scored = scored.join(exclude, ["user_id", "item_id"], "left_anti")
+        if allowed is not None:
+            scored = scored.join(allowed, "item_id", "left_semi")
+        ranked.append(top_per_user(scored.select("user_id", "item_id", F.col("score").cast("double")), n)
+                      .withColumn("source", F.lit(name)))
+    allc = ranked[0]
+    for r in ranked[1:]:
+        allc = allc.unionByName(r)
+    return allc.groupBy("user_id", "item_id").agg(
+        F.array_sort(F.collect_list("source")).alias("sources"),
+        F.sum("score").alias("recall_score"),
+        F.map_from_entries(F.collect_list(F.struct("source", "score"))).alias("source_scores"),
+        F.map_from_entries(F.collect_list(F.struct("source", F.col("rank").cast("int")))).alias("source_ranks"),
+    ).select(F.lit(run_date).alias("run_date"), "user_id", "item_id", "sources", "recall_score",
+             "source_scores", "source_ranks")

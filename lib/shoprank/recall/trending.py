@@ -1,0 +1,24 @@
+"""Recall source `trending`: items gaining users in the last `trend_days` against their
+pace over `popular_days`, in each user's top categories."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from shoprank.recall import RecallInputs
+
+
+def candidates(inputs: RecallInputs) -> DataFrame:
+    p = inputs.params
+    short = inputs.recent(p.trend_days).groupBy("item_id", "category").agg(
+        F.countDistinct("user_id").alias("short"))
+    long = inputs.recent(p.popular_days).groupBy("item_id").agg(F.countDistinct("user_id").alias("long"))
+    pace = (F.col("short") / p.trend_days + 1.0) / (F.col("long") / p.popular_days + 1.0)
+    scored = (short.join(long, "item_id").join(inputs.allowed, "item_id", "left_semi")
+              .filter(F.col("category") != "unknown").withColumn("trend", F.log1p("short") * pace))
+    w = Window.partitionBy("category").orderBy(F.col("trend").desc(), "item_id")
+    top = scored.withColumn("r", F.row_number().over(w)).filter(F.col("r") <= p.per_source)
+    user_cats = inputs.users.select("user_id", F.posexplode("top_categories").alias("cat_rank", "category"))
+    return user_cats.join(top, "category").select(
+        "user_id", "item_id", (F.col("trend") / (F.col("cat_rank") + 1)).alias("score"))

@@ -1,0 +1,90 @@
+"""What the shop knew at a cutoff t: the events before t, the catalogue and what may be
+recommended. Candidates and the ranker's features come from a snapshot, so a training
+window (t = its start), validation and the night (t = its end) share one code path
+and nothing after t reaches either."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from shoprank import recall
+from shoprank.config import Config
+from shoprank.features import feature_names, pair_features, user_features
+from shoprank.transforms import in_window
+
+log = logging.getLogger("shoprank")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    events: DataFrame  # interactions before t, within the horizon
+    catalogue: DataFrame  # ITEMS of the night
+    allowed: DataFrame  # item_id: what may be recommended
+    t: dt.datetime
+    cfg: Config
+    vectors: DataFrame | None = None  # item_id, vector: text embeddings, when on
+
+    @classmethod
+    def at(cls, history: DataFrame, catalogue: DataFrame, allowed: DataFrame, t: dt.datetime, cfg: Config,
+           vectors: DataFrame | None = None) -> Snapshot:
+        start = t - dt.timedelta(days=cfg.validation.horizon_days)
+        return cls(history.transform(in_window(start, t)), catalogue, allowed, t, cfg, vectors)
+
+    @property
+    def with_text(self) -> bool:
+        return self.vectors is not None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(recall.sources(self.cfg.candidates, self.with_text))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return feature_names(self.sources, self.with_text)
+
+    def users(self, only: DataFrame | None = None) -> DataFrame:
+        """(user_id, top_categories, ...) of users with events before t (or some of them)."""
+        events = self.events if only is None else self.events.join(only, "user_id", "left_semi")
+        return events.transform(user_features(self.t.date()))
+
+    def seen(self) -> DataFrame | None:
+        """(user, item) pairs never recommended again, per `score.exclude`."""
+        rule = self.cfg.score.exclude
+        if rule == "none":
+            return None
+        events = self.events.filter(F.col("action") == "purchase") if rule == "purchased" else self.events
+        return events.select("user_id", "item_id").distinct()
+
+    def interests(self) -> DataFrame | None:
+        """(user_id, interest, last_vector): a time-decayed mean of the embeddings of the
+        user's recent items (recent ones weigh more), and the last item's embedding."""
+        if self.vectors is None:
+            return None
+        from shoprank.text import interests
+
+        return interests(self.events, self.vectors, self.t, self.cfg.candidates.decay_days)
+
+    def candidates(self, users: DataFrame, run_date: dt.date) -> DataFrame:
+        """CANDIDATES of the given users as of t: computed and cached here (a named step),
+        each source once; the caller unpersists the result."""
+        inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, self.cfg.candidates, self.vectors,
+                                     self.interests())
+        per_source = {}
+        for name, make in recall.sources(self.cfg.candidates, self.with_text).items():
+            per_source[name] = make(inputs).cache()
+            log.info("recall %s as of %s: %d pairs", name, self.t, per_source[name].count())
+        merged = recall.merge(run_date, per_source, self.cfg.candidates.per_source, self.seen(),
+                              self.allowed).cache()
+        merged.count()
+        for scored in per_source.values():
+            scored.unpersist()
+        return merged
+
+    def features(self, pairs: DataFrame) -> DataFrame:
+        return pairs.transform(pair_features(self.events, self.catalogue, self.t, self.sources, self.interests(),
+                                             self.vectors))

@@ -1,0 +1,87 @@
+"""Stage `examples`: the ranker's training and validation lists, from the distribution it
+serves, written as Parquet shards to the artifact store (each Horovod rank reads its
+own shards), and the statistics that normalise its inputs.
+
+Label windows of `examples.label_days`, newest first: the last one before the night's
+end validates; the `examples.windows` before it train. Each window's candidates and
+features come from a snapshot as of the window's start (see `snapshot`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from shoprank import examples as ex
+from shoprank.errors import EmptyStageError
+from shoprank.night import Night, stage
+from shoprank.snapshot import Snapshot
+from shoprank.stages.candidates import night_snapshot
+from shoprank.storage import fs
+
+log = logging.getLogger("shoprank")
+
+
+def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
+    """(split, window number, start) of each label window, oldest first."""
+    e, end = night.cfg.examples, night.windows.end
+    starts = [end - dt.timedelta(days=e.label_days * (k + 1)) for k in range(e.windows + 1)]
+    return [("train", k, starts[k]) for k in range(e.windows, 0, -1)] + [("validation", 0, starts[0])]
+
+
+def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, split: str, k: int,
+                 night: Night) -> tuple[DataFrame, DataFrame]:
+    """(the window's lists with features, its candidates: cached, the caller unpersists
+    them). Candidates are built once: the lists read them twice."""
+    e = night.cfg.examples
+    labels = ex.label_pairs(history, snap.t, e.label_days, snap.events, night.cfg.evaluate.relevant_actions)
+    users = labels.select("user_id").distinct().join(snap.events.select("user_id").distinct(), "user_id")
+    candidates = snap.candidates(snap.users(users), night.run_date).cache()
+    candidates.count()
+    extra = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k)
+    lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", e.list_size, e.seed + k)
+    return snap.features(lists).select("list_id", "user_id", "item_id", "category", "features", "label"), candidates
+
+
+def feature_stats(train: DataFrame, names: tuple[str, ...]) -> dict:
+    """Mean and standard deviation of each input over the training rows (F numbers)."""
+    stats = (train.select(F.posexplode("features").alias("i", "v")).groupBy("i")
+             .agg(F.avg("v").alias("mean"), F.stddev_pop("v").alias("std")).collect())
+    by = {r.i: r for r in stats}
+    return {"names": list(names), "mean": [float(by[i].mean or 0.0) for i in range(len(names))],
+            "std": [float(by[i].std or 0.0) or 1.0 for i in range(len(names))]}
+
+
+def run(night: Night) -> dict:
+    rd, e = night.run_date, night.cfg.examples
+    with stage(night, "examples"):
+        history, snap_at = night_snapshot(night)
+        pool, pool_size = ex.index_rows(snap_at(night.windows.end).allowed)
+        out = {}
+        for split in ("train", "validation"):
+            night.artifacts.clear(night.artifacts.examples(rd, split))
+        for split, k, start in windows(night):
+            snap = snap_at(start)
+            lists, candidates = window_lists(snap, history, pool, pool_size, split, k, night)
+            location = fs.join(night.artifacts.examples(rd, split), f"window={k}")
+            (lists.repartition(e.shards, "list_id").sortWithinPartitions("list_id", "item_id")
+             .write.mode("overwrite").parquet(location))
+            candidates.unpersist()
+            stats = night.spark.read.parquet(location).agg(
+                F.countDistinct("list_id").alias("lists"), F.count(F.lit(1)).alias("rows"),
+                F.sum("label").alias("positives")).collect()[0]
+            log.info("examples %s window %d (labels from %s, %d days): %d lists, %d rows, %d positives", split, k,
+                     start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
+            out[f"{split}{k}"] = {"lists": stats.lists, "rows": stats.rows, "positives": int(stats.positives or 0)}
+        pool.unpersist()
+        if not any(v["lists"] for k, v in out.items() if k.startswith("train")):
+            raise EmptyStageError(f"no training list has a positive: no user interacted with a candidate in the "
+                                  f"{e.windows} windows of {e.label_days} days before {night.windows.end.date()}")
+        train = night.spark.read.parquet(night.artifacts.examples(rd, "train"))
+        stats = feature_stats(train, snap_at(night.windows.end).feature_names)
+        fs.write_bytes(night.artifacts.feature_stats(rd), json.dumps(stats).encode())
+        night.summary["examples"] = out
+        return out

@@ -1,0 +1,38 @@
+"""Stage `train`: the ranker, data-parallel with horovod.spark.run on the executors."""
+
+from __future__ import annotations
+
+import json
+
+from shoprank.errors import ConfigError, MissingInputError
+from shoprank.night import Night, stage
+from shoprank.storage import fs
+
+
+def run(night: Night) -> dict:
+    from shoprank.ml.train import TrainParams, run_training
+
+    t, rd = night.cfg.train, night.run_date
+    shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in ("train", "validation")}
+    stats_location = night.artifacts.feature_stats(rd)
+    if not shards["train"] or not fs.exists(stats_location):
+        raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
+                                f"run the 'examples' stage for {rd} first")
+    try:
+        hidden = tuple(int(h) for h in t.hidden)
+    except ValueError:
+        raise ConfigError(f"train.hidden: expected layer widths such as [\"64\", \"32\"], found {t.hidden}") from None
+    with stage(night, "train"):
+        stats = json.loads(fs.read_bytes(stats_location))
+        model_dir = night.artifacts.model_dir(rd)
+        night.artifacts.clear(model_dir)  # a re-run trains afresh, never resumes stale state
+        spec = {"feature_names": stats["names"], "mean": stats["mean"], "std": stats["std"],
+                "embedding_dim": t.embedding_dim, "item_buckets": t.item_buckets,
+                "category_buckets": t.category_buckets, "hidden": hidden}
+        params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), model_dir, t.epochs, t.batch_size,
+                             t.learning_rate, t.patience, t.loss, night.cfg.examples.list_size,
+                             night.cfg.score.top_k, t.seed, spec)
+        result = run_training(night.spark, params, t.num_proc)
+        night.summary["train"] = {"ranks": result["size"], "best_epoch": result["best_epoch"],
+                                  "best_val_ndcg": result["best_val_ndcg"], "seconds": result["seconds"]}
+        return result

@@ -1,0 +1,62 @@
+"""The artifact store: every file a night writes that is not a Delta table.
+
+Training shards, checkpoints, models and reports live under one root location
+(a local path or a URI, see `storage.fs`), named by kind and run date. Stages ask
+for a name; the trainer and the scorer receive the locations this store lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from shoprank.storage import fs
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    root: str
+
+    @classmethod
+    def at(cls, root: str) -> ArtifactStore:
+        return cls(fs.absolute(root))
+
+    def location(self, *parts: str) -> str:
+        return fs.join(self.root, *parts)
+
+    # -- layout ------------------------------------------------------------
+    def examples(self, run_date: dt.date, split: str) -> str:
+        """Parquet shards of training or validation examples (written by Spark)."""
+        return self.location("examples", run_date.isoformat(), split)
+
+    def feature_stats(self, run_date: dt.date) -> str:
+        """The ranker inputs' names, means and deviations over the training rows (JSON)."""
+        return self.location("examples", run_date.isoformat(), "feature_stats.json")
+
+    def model_dir(self, run_date: dt.date) -> str:
+        """model.keras, training.json and checkpoints/ of one night's ranker."""
+        return self.location("models", run_date.isoformat())
+
+    def model(self, run_date: dt.date) -> str:
+        return fs.join(self.model_dir(run_date), "model.keras")
+
+    def report_dir(self, run_date: dt.date) -> str:
+        """The night's data report (the quality gate's page)."""
+        return self.location("reports", run_date.isoformat())
+
+    def quality_dir(self, run_date: dt.date) -> str:
+        """The night's quality page: published lists scored, beside baselines, with trends."""
+        return self.location("reports", run_date.isoformat(), "quality")
+
+    def backtest_dir(self, last_night: dt.date) -> str:
+        return self.location("reports", "backtest", last_night.isoformat())
+
+    # -- operations --------------------------------------------------------
+    def shards(self, location: str) -> list[str]:
+        return fs.list_files(location, ".parquet")
+
+    def exists(self, location: str) -> bool:
+        return fs.exists(location)
+
+    def clear(self, location: str) -> None:
+        fs.delete(location)

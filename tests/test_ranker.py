@@ -1,0 +1,83 @@
+"""The ranker's pieces: tasks and NDCG against plain Python, the list reader, the model's
+shape and normalisation."""
+
+import math
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from shoprank.ml.model import BinaryTask, ListwiseTask, ModelSpec, build_ranker, ndcg_at  # noqa: E402
+from shoprank.ml.reader import count_lists, dataset, lists  # noqa: E402
+
+
+def test_listwise_loss_is_the_positives_mean_negative_log_softmax():
+    logits = np.array([[2.0, 1.0, 0.0, 5.0], [0.5, 0.5, 9.0, 9.0]], np.float32)
+    labels = np.array([[1, 0, 1, 0], [0, 1, 0, 0]], np.float32)
+    mask = np.array([[True, True, True, False], [True, True, False, False]])
+    want = []
+    for lg, lb, m in zip(logits, labels, mask, strict=True):
+        z = lg[m]
+        log_p = z - math.log(sum(math.exp(v) for v in z))
+        want.append(-sum(p for p, y in zip(log_p, lb[m], strict=True) if y) / lb[m].sum())
+    got = float(ListwiseTask().loss(tf.constant(logits), tf.constant(labels), tf.constant(mask)))
+    assert got == pytest.approx(np.mean(want), rel=1e-5)
+
+
+def test_binary_loss_ignores_padding():
+    logits, labels = np.array([[3.0, -1.0, 7.0]], np.float32), np.array([[1.0, 0.0, 1.0]], np.float32)
+    mask = np.array([[True, True, False]])
+    want = np.mean([math.log1p(math.exp(-3.0)), math.log1p(math.exp(-1.0))])
+    assert float(BinaryTask().loss(tf.constant(logits), tf.constant(labels), tf.constant(mask))) == pytest.approx(want)
+
+
+def test_ndcg_at_k_matches_plain_python():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(20, 12)).astype(np.float32)
+    labels = (rng.random((20, 12)) < 0.25).astype(np.float32)
+    mask = rng.random((20, 12)) < 0.8
+    got = ndcg_at(tf.constant(logits), tf.constant(labels), tf.constant(mask), 5).numpy()
+    for row in range(20):
+        idx = [i for i in np.argsort(-logits[row], kind="stable") if mask[row, i]][:5]
+        dcg = sum(labels[row, i] / math.log2(r + 2) for r, i in enumerate(idx))
+        n_rel = int(labels[row][mask[row]].sum())
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(n_rel, 5)))
+        assert got[row] == pytest.approx(dcg / idcg if idcg else 0.0, abs=1e-5)
+
+
+def test_lists_are_read_whole_and_padded(spark, tmp_path):
+    rows = [(f"l{n}", f"u{n}", f"i{k}", "c", [float(n), float(k)], float(k == 0)) for n in range(3)
+            for k in range(n + 2)]
+    df = spark.createDataFrame(rows, "list_id string, user_id string, item_id string, category string, "
+                                     "features array<float>, label float")
+    df.repartition(2, "list_id").sortWithinPartitions("list_id").write.parquet(str(tmp_path / "s"))
+    files = sorted(str(p) for p in (tmp_path / "s").glob("*.parquet"))
+    assert count_lists(files) == 3
+    got = sorted(lists(files, 2), key=lambda x: len(x[0]))
+    assert [len(x[0]) for x in got] == [2, 3, 4]
+    assert got[2][2].tolist() == [[2.0, k] for k in range(4)] and got[2][3].tolist() == [1, 0, 0, 0]
+    batch = next(iter(dataset(files, 2, 3, 8)))
+    assert batch["features"].shape == (3, 3, 2) and batch["mask"].numpy().sum() == 2 + 3 + 3  # cut to 3
+
+
+def test_the_model_scores_pairs_from_normalised_features():
+    spec = ModelSpec(("a", "b"), (10.0, 0.0), (2.0, 1.0), 4, 64, 16, (8,))
+    model = build_ranker(spec)
+    out = model({"features": tf.constant([[10.0, 0.0], [12.0, 1.0]]), "item_id": tf.constant(["x", "y"]),
+                 "category": tf.constant(["c", "c"])})
+    assert out.shape == (2,)
+    norm = model.get_layer("normalise")(tf.constant([[12.0, 1.0]])).numpy()
+    assert norm.tolist() == [[pytest.approx(1.0), pytest.approx(1.0)]]
+
+
+def test_the_untrained_model_is_reciprocal_rank_fusion_of_the_sources():
+    names = ("score_a", "inv_rank_a", "score_b", "inv_rank_b", "log_pop_1d")
+    spec = ModelSpec(names, (0.3, 0.2, 0.1, 0.1, 2.0), (0.5, 0.25, 0.2, 0.1, 1.0), 4, 64, 16, (8,), 4.0)
+    model = build_ranker(spec)
+    x = np.array([[0.9, 1.0, 0.0, 0.0, 3.0], [0.1, 0.5, 0.7, 1 / 3, 0.0], [0.0, 0.0, 0.0, 0.0, 9.0]], np.float32)
+    out = model({"features": tf.constant(x), "item_id": tf.constant(["x", "y", "z"]),
+                 "category": tf.constant(["c", "d", "c"])}).numpy()
+    # Up to a constant shared by every pair: 4 * (1/rank_a + 1/rank_b), nothing else counts.
+    want = [4.0 * (row[1] + row[3]) for row in x]
+    assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
