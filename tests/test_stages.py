@@ -15,6 +15,7 @@ from shoprank.features import feature_names, item_features, pair_features, user_
 from shoprank.night import Windows
 from shoprank.quality import check_gate
 from shoprank.recall import covisit, transitions
+from shoprank.recall import ease as ease_source
 from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
 from shoprank.score import latest_by_user, mmr_order, rerank
 from tests.conftest import rows
@@ -123,6 +124,24 @@ def test_covisit_and_transitions_follow_time_and_order(spark):
     nxt = {r.item_id: r.score for r in transitions.candidates(inputs).collect()}
     assert nxt["y"] == pytest.approx(1.0, rel=1e-3) and nxt["z"] == pytest.approx(0.5, rel=1e-3)
     assert nxt["q"] == pytest.approx(1.0, rel=1e-3)  # order, not time, makes a transition
+
+
+def test_ease_source_scores_unseen_items_by_the_closed_form(spark):
+    pairs = [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "c"), ("u3", "b"), ("u3", "c"), ("u4", "a"),
+             ("u4", "b"), ("u4", "d")]
+    items, users = ["a", "b", "c", "d"], ["u1", "u2", "u3", "u4"]
+    ev = interactions(spark, [(u, i, "view", h, "c", 1.0) for h, (u, i) in enumerate(pairs)])
+    inputs = recall.RecallInputs(ev, ev.transform(user_features(D)), ev.select("item_id").distinct(), END,
+                                 CandidatesConf(ease_lambda=2.0, ease_neighbours=4, per_source=2))
+    got = {(r.user_id, r.item_id): r.score for r in ease_source.candidates(inputs).collect()}
+    x = np.array([[1.0 if (u, i) in pairs else 0.0 for i in items] for u in users])
+    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(4))
+    scores = x @ (np.eye(4) - p / np.diag(p))
+    want = {}
+    for n, u in enumerate(users):  # the user's two best unseen items
+        unseen = sorted((j for j in range(4) if x[n, j] == 0), key=lambda j: (-scores[n, j], items[j]))[:2]
+        want.update({(u, items[j]): scores[n, j] for j in unseen})
+    assert got == pytest.approx(want)
 
 
 def test_candidate_sources_merge_and_exclude(spark):

@@ -123,7 +123,7 @@ class ExamplesConf:
     seed: int = num(11, 0, 2**31 - 1)
 
 
-RECALL_SOURCES = ("covisit", "transitions", "item_knn", "als", "category_popular", "trending", "segment_popular",
+RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "als", "category_popular", "trending", "segment_popular",
                   "popular", "content")
 
 
@@ -141,6 +141,10 @@ class CandidatesConf:
     transition_steps: int = num(3, 1, 100)  # transitions reach this many items ahead
     neighbours: int = num(50, 1, 100_000)  # neighbours kept per item in item graphs and kNN
     als_rank: int = num(32, 1, 4096)
+    # EASE inverts an items x items matrix in one task: its most popular items only
+    ease_max_items: int = num(5000, 1, 40_000)
+    ease_lambda: float = num(500.0, 0, INF, lo_open=True)
+    ease_neighbours: int = num(200, 1, 100_000)  # weights kept per item
     segments: int = num(8, 1, 1000)  # K-means user segments
     segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
     seed: int = num(17, 0, 2**31 - 1)

@@ -7,13 +7,14 @@ they cover is logged). The user-item pairs stream into one executor task, which 
 X sparse, computes X'X, inverts it and emits each item's `backtest.ease_neighbours`
 largest weights (by magnitude); nothing but counts reaches the driver. (A Gram matrix
 from a Spark self-join took 136 s on MovieLens; the sparse product takes seconds.)
-Scores are computed in Spark, joining those weights to the users' histories.
+Scores are computed in Spark, joining those weights to the users' histories. The
+`ease` recall source uses the same code.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -67,24 +68,32 @@ def solver(n: int, lam: float, neighbours: int):
     return solve
 
 
-def lists(inputs: BaselineInputs) -> DataFrame:
-    p = inputs.params
-    pairs = inputs.seen
+def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neighbours: int,
+           finish: Callable[[DataFrame], DataFrame]) -> DataFrame:
+    """EASE scores (user_id, item_id, score) of the given users from binary (user_id,
+    item_id) pairs, passed through `finish` (exclusions, top n) and materialised (cached:
+    the caller unpersists), so the intermediate frames can go. Runs actions."""
     counts = pairs.groupBy("item_id").agg(F.count(F.lit(1)).alias("users"))
-    kept = counts.orderBy(F.col("users").desc(), "item_id").limit(p.ease_max_items)
+    kept = counts.orderBy(F.col("users").desc(), "item_id").limit(max_items)
     index = dense_index(kept.select("item_id"), "item").cache()
     n = index.count()
     x = pairs.join(index, "item_id").select("user_id", "item_idx").cache()
     covered, total = x.count(), pairs.count()
     log.info("EASE on %d items, %.1f%% of the user-item pairs", n, 100.0 * covered / max(total, 1))
-    users = dense_index(x.select("user_id"), "user")
-    pairs_idx = x.join(users, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"))
-    edges = pairs_idx.coalesce(1).mapInArrow(solver(n, p.ease_lambda, p.ease_neighbours), "i int, j int, w double")
-    scores = (x.join(inputs.users, "user_id", "left_semi").join(edges, x.item_idx == edges.i)
+    user_index = dense_index(x.select("user_id"), "user")
+    pairs_idx = x.join(user_index, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"))
+    edges = pairs_idx.coalesce(1).mapInArrow(solver(n, lam, neighbours), "i int, j int, w double")
+    scored = (x.join(users, "user_id", "left_semi").join(edges, x.item_idx == edges.i)
               .groupBy("user_id", "j").agg(F.sum("w").alias("score"))
               .join(index.withColumnRenamed("item_idx", "j"), "j").select("user_id", "item_id", "score"))
-    out = top_k(scores, inputs.k, exclude=inputs.seen, allowed=inputs.allowed).cache()
+    out = finish(scored).cache()
     out.count()  # before the cached inputs go
     x.unpersist()
     index.unpersist()
     return out
+
+
+def lists(inputs: BaselineInputs) -> DataFrame:
+    p = inputs.params
+    return scores(inputs.seen, inputs.users, p.ease_max_items, p.ease_lambda, p.ease_neighbours,
+                  lambda s: top_k(s, inputs.k, exclude=inputs.seen, allowed=inputs.allowed))

@@ -7,7 +7,9 @@ ranks and reached by a linear warmup over the first epoch. After each epoch ever
 rank scores its own validation lists and one allreduce gives the mean NDCG@k, so all
 ranks see the same number and stop together: early stopping after `patience`
 epochs without improvement, the best epoch's weights kept. Epoch 0 is the untrained
-model (a fusion of the recall sources): training must beat it to be kept. Rank 0 alone logs the
+model (a fusion of the recall sources): training must beat it to be kept. Training runs
+in two phases, the wide part alone (a learned fusion: few weights, hard to overfit), then
+the whole model from the best weights so far. Rank 0 alone logs the
 epoch lines, writes checkpoints and the model (locally, then to the artifact store).
 On a GPU cluster each rank pins the GPU of its local rank.
 """
@@ -90,17 +92,19 @@ def train_on_rank(params: dict) -> dict:
     model = build_ranker(spec)
     task = TASKS[p.loss]()
     peak = p.learning_rate * hvd.size()  # Horovod's rule: scale with the workers, after a warmup
-    opt = tf.keras.optimizers.Adam(p.learning_rate)
+    wide = [v for v in model.trainable_variables if v.name.startswith("wide_logit")]
 
-    @tf.function
-    def step(batch):
-        with tf.GradientTape() as tape:
-            logits = score_lists(model, batch)
-            loss = task.loss(logits, batch["label"], batch["mask"]) + tf.add_n(model.losses or [0.0])
-        tape = hvd.DistributedGradientTape(tape)
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+    def make_step(variables, opt):
+        @tf.function
+        def step(batch):
+            with tf.GradientTape() as tape:
+                logits = score_lists(model, batch)
+                loss = task.loss(logits, batch["label"], batch["mask"]) + tf.add_n(model.losses or [0.0])
+            tape = hvd.DistributedGradientTape(tape)
+            grads = tape.gradient(loss, variables)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            return loss
+        return step
 
     def validate() -> float:
         total, count = _validation_ndcg(model, val, p.k)
@@ -110,36 +114,44 @@ def train_on_rank(params: dict) -> dict:
     scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
     hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
     # Epoch 0 is the untrained prior (source fusion): an epoch is kept only if it beats it.
-    best, best_epoch, best_weights, waited = validate(), 0, model.get_weights(), 0
-    history = [{"epoch": 0, "loss": None, "val_ndcg": best}]
+    best, best_epoch, best_weights = validate(), 0, model.get_weights()
+    history = [{"epoch": 0, "phase": "prior", "loss": None, "val_ndcg": best}]
     if scratch is not None:
         print(f"[rank 0] epoch 0 (prior) val_ndcg@{p.k}={best:.4f}", flush=True)
-    start = time.time()
-    for epoch in range(1, p.epochs + 1):
-        losses = []
-        for i in range(steps):
-            if epoch == 1:
-                opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / steps)
-            losses.append(float(step(next(train))))
-            if epoch == 1 and i == 0:  # the optimiser's slots exist after the first step
-                hvd.broadcast_variables(opt.variables(), root_rank=0)
-        opt.learning_rate.assign(peak)
-        ndcg = validate()
-        loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
-        history.append({"epoch": epoch, "loss": loss, "val_ndcg": ndcg})
-        improved = ndcg > best
-        if improved:
-            best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
-        else:
-            waited += 1
-        if scratch is not None:
-            print(f"[rank 0] epoch {epoch}/{p.epochs} loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f}"
-                  f"{' (best)' if improved else ''}", flush=True)
-            name = f"epoch-{epoch:02d}.weights.h5"
-            model.save_weights(scratch / name)
-            fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
-        if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
-            break
+    start, epoch = time.time(), 0
+    # Phase "fusion" fits the wide part alone (one weight per input: a learned fusion of the
+    # sources and features that little data can still fit); phase "full" then trains
+    # everything from the best weights so far. Each phase stops early on its own.
+    for phase, variables in (("fusion", wide), ("full", model.trainable_variables)):
+        model.set_weights(best_weights)
+        opt = tf.keras.optimizers.Adam(p.learning_rate)
+        step, waited = make_step(variables, opt), 0
+        for n in range(1, p.epochs + 1):
+            epoch += 1
+            losses = []
+            for i in range(steps):
+                if n == 1:
+                    opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / steps)
+                losses.append(float(step(next(train))))
+                if n == 1 and i == 0:  # the optimiser's slots exist after the first step
+                    hvd.broadcast_variables(opt.variables(), root_rank=0)
+            opt.learning_rate.assign(peak)
+            ndcg = validate()
+            loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
+            history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg})
+            improved = ndcg > best
+            if improved:
+                best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
+            else:
+                waited += 1
+            if scratch is not None:
+                print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f}"
+                      f"{' (best)' if improved else ''}", flush=True)
+                name = f"epoch-{epoch:02d}.weights.h5"
+                model.save_weights(scratch / name)
+                fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
+            if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
+                break
     model.set_weights(best_weights)
     result = {"rank": hvd.rank(), "size": hvd.size(), "steps_per_epoch": steps, "history": history,
               "best_epoch": best_epoch, "best_val_ndcg": best, "seconds": round(time.time() - start, 1)}
@@ -169,7 +181,7 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)
     for h in rank0["history"]:
-        loss = "prior" if h["loss"] is None else f"loss={h['loss']:.4f}"
-        log.info("epoch %d: %s val_ndcg@%d=%.4f", h["epoch"], loss, params.k, h["val_ndcg"])
+        loss = "" if h["loss"] is None else f" loss={h['loss']:.4f}"
+        log.info("epoch %d (%s):%s val_ndcg@%d=%.4f", h["epoch"], h["phase"], loss, params.k, h["val_ndcg"])
     log.info("kept epoch %d (val NDCG@%d %.4f)", rank0["best_epoch"], params.k, rank0["best_val_ndcg"])
     return rank0
