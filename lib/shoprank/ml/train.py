@@ -2,16 +2,16 @@
 
 Each rank reads its own list shards. Every epoch runs the same number of steps on
 every rank (the smallest rank's count: uneven steps would hang an allreduce);
-gradients are averaged by Horovod. The learning rate is scaled by the number of
-ranks and reached by a linear warmup over the first epoch. After each epoch every
-rank scores its own validation lists and one allreduce gives the mean NDCG@k, so all
-ranks see the same number and stop together: early stopping after `patience`
-epochs without improvement, the best epoch's weights kept. Epoch 0 is the untrained
-model (a fusion of the recall sources): training must beat it to be kept. Training runs
-in two phases, the wide part alone (a learned fusion: few weights, hard to overfit), then
-the whole model from the best weights so far. Rank 0 alone logs the
-epoch lines, writes checkpoints and the model (locally, then to the artifact store).
-On a GPU cluster each rank pins the GPU of its local rank.
+gradients are averaged by Horovod. Training runs in two phases: the wide part alone (a
+learned fusion: few weights, hard to overfit), then the whole model from the best weights
+so far; each has its own optimiser, its learning rate scaled by the number of ranks and
+reached by a linear warmup over its first epoch, and its own early stopping. After each
+epoch every rank scores its own validation lists and one allreduce gives the mean NDCG@k,
+so all ranks see the same number and stop together after `patience` epochs without
+improvement. Epoch 0 is the untrained model (a fusion of the recall sources): training
+must beat it to be kept; the best epoch of either phase is. Rank 0 alone logs the epoch
+lines, writes checkpoints and the model (locally, then to the artifact store). On a GPU
+cluster each rank pins the GPU of its local rank.
 """
 
 from __future__ import annotations
