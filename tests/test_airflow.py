@@ -27,7 +27,8 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     run_date = dt.date(2026, 11, 21)
     sets = {"storage.warehouse": tmp_path / "wh", "storage.artifacts": tmp_path / "artifacts",
             "input.actions_path": tmp_path / "data" / "actions", "input.items_path": tmp_path / "data" / "items",
-            "generate.users": 300, "generate.items": 150, "train.epochs": 2}
+            "generate.users": 300, "generate.items": 150, "train.epochs": 1,
+            "examples.windows": 1}
     overrides = [f"{k}={v}" for k, v in sets.items()]
     cfg = load_config(ROOT / "conf" / "local.toml", overrides)
     generate(cfg.generate, cfg.input.actions_path, cfg.input.items_path, run_date)

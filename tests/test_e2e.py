@@ -34,7 +34,8 @@ def night_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("nightly")
     overrides = [f"storage.warehouse={root}/warehouse", f"storage.artifacts={root}/artifacts",
                  f"input.actions_path={root}/data/actions", f"input.items_path={root}/data/items",
-                 "generate.users=500", "generate.items=250", "generate.days=8", "train.epochs=4",
+                 "generate.users=300", "generate.items=150", "generate.days=8", "train.epochs=2",
+                 "examples.windows=1",
                  "evaluate.horizon_days=1"]
     cfg = load_config("conf/local.toml", overrides)
     generate(cfg.generate, cfg.input.actions_path, cfg.input.items_path, RUN_DATE)
