@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,9 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     run_date = dt.date(2026, 11, 21)
     sets = {"storage.warehouse": tmp_path / "wh", "storage.artifacts": tmp_path / "artifacts",
             "input.actions_path": tmp_path / "data" / "actions", "input.items_path": tmp_path / "data" / "items",
-            "generate.users": 300, "generate.items": 150, "train.epochs": 1,
-            "examples.windows": 1}
+            "generate.users": 300, "generate.items": 150, "train.epochs": 1, "examples.windows": 1,
+            # The orchestration is under test: four recall sources keep the night short.
+            "candidates.sources": '["covisit", "ease", "popular", "content"]'}
     overrides = [f"{k}={v}" for k, v in sets.items()]
     cfg = load_config(ROOT / "conf" / "local.toml", overrides)
     generate(cfg.generate, cfg.input.actions_path, cfg.input.items_path, run_date)
@@ -39,7 +41,7 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"), "SHOPRANK_HOME": str(ROOT),
            "SHOPRANK_PYTHON": sys.executable, "SHOPRANK_SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit"),
-           "SHOPRANK_RETRIES": "0", "SHOPRANK_ARGS": " ".join(f"--set {o}" for o in overrides)}
+           "SHOPRANK_RETRIES": "0", "SHOPRANK_ARGS": " ".join(f"--set {shlex.quote(o)}" for o in overrides)}
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     errors = subprocess.run([str(AIRFLOW), "dags", "list-import-errors"], env=env, capture_output=True,
                             text=True, timeout=300)

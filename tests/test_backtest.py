@@ -107,4 +107,8 @@ def test_backtest_replays_a_night_without_leaks_and_scores_every_model(spark, tm
     assert replay.read("recommendations", night).join(seen, ["user_id", "item_id"]).count() == 0  # seen excluded
     out = capsys.readouterr().out
     assert f"backtest local ndcg_over_best_baseline={summary['ndcg_over_best_baseline']:.3f}" in out
+    # The headline's interval resamples the per-user NDCG kept for every scored list.
+    ci = summary["interval"]
+    assert ci["lo"] <= summary["ndcg_over_best_baseline"] <= ci["hi"] and ci["replicates"] > 0
+    assert f"interval [{ci['lo']:.3f}, {ci['hi']:.3f}]" in out
     assert summary["report"].endswith("quality.html")

@@ -29,6 +29,7 @@ def test_night_on_local_cluster_finds_every_artifact(tmp_path):
     sets = [f"input.actions_path={tmp_path}/data/actions", f"input.items_path={tmp_path}/data/items",
             f"storage.warehouse=file://{tmp_path}/warehouse", f"storage.artifacts=file://{tmp_path}/artifacts",
             "generate.users=300", "generate.items=150", "train.epochs=1", "examples.windows=1",
+            'candidates.sources=["covisit", "ease", "popular", "content"]',  # where artifacts go is under test
             "spark.master=local-cluster[2,1,2048]", "spark.conf.spark.executor.memory=1536m"]
     args = [a for s in sets for a in ("--set", s)]
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}

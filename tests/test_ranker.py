@@ -8,7 +8,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from shoprank.ml.model import BinaryTask, ListwiseTask, ModelSpec, build_ranker, ndcg_at  # noqa: E402
+from shoprank.ml.model import BinaryTask, ListwiseTask, ModelSpec, build_ranker, ndcg_at, priors  # noqa: E402
 from shoprank.ml.reader import count_lists, dataset, lists  # noqa: E402
 
 
@@ -80,4 +80,20 @@ def test_the_untrained_model_is_reciprocal_rank_fusion_of_the_sources():
                  "category": tf.constant(["c", "d", "c"])}).numpy()
     # Up to a constant shared by every pair: 4 * (1/rank_a + 1/rank_b), nothing else counts.
     want = [4.0 * (row[1] + row[3]) for row in x]
+    assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
+
+
+def test_each_source_alone_is_a_prior_the_fusion_breaking_its_ties():
+    names = ("score_a", "inv_rank_a", "inv_rank_b", "log_pop_1d")
+    spec = ModelSpec(names, (0.3, 0.2, 0.1, 2.0), (0.5, 0.25, 0.1, 1.0), 4, 64, 16, (8,))
+    got = priors(spec)
+    assert list(got) == ["fusion", "source:a", "source:b"]
+    model = build_ranker(spec)
+    model.get_layer("wide_logit").kernel.assign(got["source:b"])
+    # b ranks the second item first and found neither of the others; a breaks that tie.
+    x = np.array([[0.0, 1.0, 0.0, 5.0], [0.0, 0.0, 0.5, 0.0], [0.0, 0.5, 0.0, 0.0]], np.float32)
+    out = model({"features": tf.constant(x), "item_id": tf.constant(["x", "y", "z"]),
+                 "category": tf.constant(["c", "c", "c"])}).numpy()
+    assert np.argsort(-out).tolist() == [1, 0, 2]
+    want = [0.01 * r[1] + r[2] for r in x]
     assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)

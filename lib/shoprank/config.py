@@ -208,10 +208,12 @@ class BacktestConf:
     popular_days: int = num(30, 1, 100_000)
     als_rank: int = num(64, 1, 4096)
     knn_neighbours: int = num(100, 1, 100_000)
-    ease_max_items: int = num(10_000, 1, 40_000)  # EASE inverts an items x items matrix on the driver
+    ease_max_items: int = num(10_000, 1, 40_000)  # EASE inverts an items x items matrix in one task
     ease_lambda: float = num(500.0, 0, INF, lo_open=True)
     ease_neighbours: int = num(200, 1, 100_000)
     seed: int = num(13, 0, 2**31 - 1)
+    # The paired bootstrap over (night, user) behind the headline ratio's interval.
+    bootstrap_replicates: int = num(1000, 0, 100_000)  # 0: no interval
 
 
 @dataclass(frozen=True)

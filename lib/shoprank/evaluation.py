@@ -76,10 +76,15 @@ def prepare(history: DataFrame, later: DataFrame, catalogue: DataFrame, allowed:
                    history.select("user_id").distinct().count(), allowed.count(), new_users)
 
 
-def score(lists: DataFrame, scoring: Scoring, k: int) -> dict[str, dict[str, float]]:
-    """{segment: {metric: value, "users": n}}, coverage under "all". Actions."""
-    per_user = metrics.per_user(lists, scoring.truth, scoring.users, scoring.items, k, scoring.population)
-    out = metrics.summarize(per_user)
+def per_user(lists: DataFrame, scoring: Scoring, k: int) -> DataFrame:
+    """Each evaluated user's metrics for one set of lists (see `metrics.per_user`)."""
+    return metrics.per_user(lists, scoring.truth, scoring.users, scoring.items, k, scoring.population)
+
+
+def score(lists: DataFrame, scoring: Scoring, k: int, scored: DataFrame | None = None) -> dict[str, dict[str, float]]:
+    """{segment: {metric: value, "users": n}}, coverage under "all"; `scored` is the
+    lists' `per_user` frame when the caller has it already. Actions."""
+    out = metrics.summarize(per_user(lists, scoring, k) if scored is None else scored)
     if "all" in out:
         out["all"]["coverage"] = metrics.coverage(lists, scoring.users, k, scoring.catalogue_size)
     return out

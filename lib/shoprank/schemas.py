@@ -194,6 +194,15 @@ BACKTEST = _s(
     ("users", LongType(), False),
 )
 
+# Each evaluated user's NDCG for one list of one replayed night: the units the
+# backtest's bootstrap interval resamples (an artifact, not a table).
+BACKTEST_USERS = _s(
+    ("night", DateType(), False),
+    ("model", StringType(), False),
+    ("user_id", StringType(), False),
+    ("ndcg", DoubleType(), False),
+)
+
 # Text embeddings of item titles and descriptions, a cache keyed by the model and a
 # hash of the text: an item whose text did not change is never embedded again.
 ITEM_EMBEDDINGS = _s(

@@ -4,8 +4,9 @@ The model scores one (user, candidate) pair from its numeric features (each reca
 source's score and rank, item, user and pair statistics, text similarities) plus
 hashed item and category embeddings: a deep part (an MLP) and a wide part (a linear
 combination of the normalised features, which small data can still fit). It starts
-as reciprocal-rank fusion of the recall sources, a strong ranking with no training,
-so that training on little data refines a good list instead of starting from noise. Inputs are
+as reciprocal-rank fusion of the recall sources, a strong ranking with no training
+(or, when validation prefers it, one source's own ranking: `priors`), so that
+training on little data refines a good list instead of starting from noise. Inputs are
 normalised with the training rows' means and deviations, fixed in the model, so
 serving needs nothing but the saved file. Ids are hashed inside the model: no
 vocabulary is collected and unseen ids simply hash to a bucket.
@@ -69,11 +70,21 @@ def build_ranker(spec: ModelSpec) -> tf.keras.Model:
                           tf.keras.layers.Reshape(())(logit), name="shoprank_ranker")
 
 
-def _prior(spec: ModelSpec) -> np.ndarray:
-    """Wide weights [F, 1] of reciprocal-rank fusion over normalised features."""
-    w = [spec.prior_weight * sd if name.startswith("inv_rank_") else 0.0
-         for name, sd in zip(spec.feature_names, spec.std, strict=True)]
+def _prior(spec: ModelSpec, only: str | None = None) -> np.ndarray:
+    """Wide weights [F, 1] of reciprocal-rank fusion over normalised features; with
+    `only`, that source's ranking, the fusion (a hundredth of it) breaking its ties and
+    ordering the items it did not find."""
+    w = [spec.prior_weight * sd * (1.0 if only is None or name == f"inv_rank_{only}" else 0.01)
+         if name.startswith("inv_rank_") else 0.0 for name, sd in zip(spec.feature_names, spec.std, strict=True)]
     return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+
+
+def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The untrained starts training may begin from, by name: the fusion of every
+    source, then each source's own ranking. Validation picks one: a shop where one
+    source is hard to beat starts from it."""
+    sources = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
+    return {"fusion": _prior(spec), **{f"source:{s}": _prior(spec, s) for s in sources}}
 
 
 def score_lists(model: tf.keras.Model, batch: dict) -> tf.Tensor:

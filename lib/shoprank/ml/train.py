@@ -8,8 +8,9 @@ so far; each has its own optimiser, its learning rate scaled by the number of ra
 reached by a linear warmup over its first epoch, and its own early stopping. After each
 epoch every rank scores its own validation lists and one allreduce gives the mean NDCG@k,
 so all ranks see the same number and stop together after `patience` epochs without
-improvement. Epoch 0 is the untrained model (a fusion of the recall sources): training
-must beat it to be kept; the best epoch of either phase is. Rank 0 alone logs the epoch
+improvement. Epoch 0 is the untrained model (the fusion of the recall sources or one
+source alone, whichever validates best): training must beat it to be kept; the best
+epoch of either phase is. Rank 0 alone logs the epoch
 lines, writes checkpoints and the model (locally, then to the artifact store). On a GPU
 cluster each rank pins the GPU of its local rank.
 """
@@ -66,7 +67,7 @@ def train_on_rank(params: dict) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from shoprank.ml.model import TASKS, ModelSpec, build_ranker, score_lists
+    from shoprank.ml.model import TASKS, ModelSpec, build_ranker, priors, score_lists
     from shoprank.ml.reader import count_lists, dataset
     from shoprank.storage import fs
 
@@ -113,11 +114,20 @@ def train_on_rank(params: dict) -> dict:
 
     scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
     hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
-    # Epoch 0 is the untrained prior (source fusion): an epoch is kept only if it beats it.
-    best, best_epoch, best_weights = validate(), 0, model.get_weights()
-    history = [{"epoch": 0, "phase": "prior", "loss": None, "val_ndcg": best}]
+    # Epoch 0 is the best untrained prior on validation (the fusion of the sources, or one
+    # source alone; the same allreduced numbers on every rank): an epoch is kept only if
+    # it beats it.
+    kernel, tried = model.get_layer("wide_logit").kernel, {}
+    for name, weights in priors(spec).items():
+        kernel.assign(weights)
+        tried[name] = validate()
+    prior = max(tried, key=lambda n: (tried[n], n == "fusion"))
+    kernel.assign(priors(spec)[prior])
+    best, best_epoch, best_weights = tried[prior], 0, model.get_weights()
+    history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "priors": tried}]
     if scratch is not None:
-        print(f"[rank 0] epoch 0 (prior) val_ndcg@{p.k}={best:.4f}", flush=True)
+        print(f"[rank 0] epoch 0 (prior {prior}; fusion {tried['fusion']:.4f}) val_ndcg@{p.k}={best:.4f}",
+              flush=True)
     start, epoch = time.time(), 0
     # Phase "fusion" fits the wide part alone (one weight per input: a learned fusion of the
     # sources and features that little data can still fit); phase "full" then trains
@@ -180,8 +190,11 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
     except RuntimeError as exc:  # a rank died; its traceback is in the log above
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)
+    log.info("untrained priors on validation (NDCG@%d): %s", params.k,
+             ", ".join(f"{n} {v:.4f}" for n, v in rank0["history"][0]["priors"].items()))
     for h in rank0["history"]:
         loss = "" if h["loss"] is None else f" loss={h['loss']:.4f}"
-        log.info("epoch %d (%s):%s val_ndcg@%d=%.4f", h["epoch"], h["phase"], loss, params.k, h["val_ndcg"])
+        phase = f"prior {h['prior']}" if "prior" in h else h["phase"]
+        log.info("epoch %d (%s):%s val_ndcg@%d=%.4f", h["epoch"], phase, loss, params.k, h["val_ndcg"])
     log.info("kept epoch %d (val NDCG@%d %.4f)", rank0["best_epoch"], params.k, rank0["best_val_ndcg"])
     return rank0

@@ -1,7 +1,8 @@
 """Recall source `ease`: EASE (Steck 2019), the linear item-item model that is among the
-strongest simple recommenders, fit on each user's `graph_events_per_user` latest items
-(the `ease_max_items` most popular of them, see `baselines.ease`); a user's items score
-by the model's weights from the items they had, those items excluded."""
+strongest simple recommenders, fit on every (user, item) pair before the cutoff (the
+`ease_max_items` most popular items, see `baselines.ease`), as the `ease` baseline is;
+a user's items score by the model's weights from every item they had, those items
+excluded before the source's top `per_source` is taken."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from pyspark.sql import DataFrame
 
 from shoprank.baselines import ease
 from shoprank.recall import RecallInputs, top_per_user
-from shoprank.recall.signals import latest_events
 
 
 def candidates(inputs: RecallInputs) -> DataFrame:
     """Materialised here (cached), so the model's frames can be released."""
     p = inputs.params
-    pairs = latest_events(inputs.history, p.graph_events_per_user).select("user_id", "item_id").distinct()
+    pairs = inputs.history.select("user_id", "item_id").distinct()
 
     def finish(scored: DataFrame) -> DataFrame:
         fresh = scored.join(pairs, ["user_id", "item_id"], "left_anti").join(inputs.allowed, "item_id", "left_semi")

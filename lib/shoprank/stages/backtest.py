@@ -10,7 +10,9 @@ For nights D_1 < ... < D_N (the last is --run-date, spaced by --step-days):
    updated later are held out, and an item without a date is sellable only once it
    has an interaction);
 3. its `recommendations`, each recall source alone, and every baseline are scored by
-   `evaluation` (full ranking, seen items excluded, a user without a list a miss).
+   `evaluation` (full ranking, seen items excluded, a user without a list a miss);
+   each user's NDCG of every list is kept as an artifact, and a paired bootstrap over
+   (night, user) puts an interval on the headline ratio (see `bootstrap`).
 The replayed nights live in their own warehouse and artifact roots (`_backtest` under
 each), so production tables are never touched. Results go to the `backtest` table of
 the main warehouse and to a quality report.
@@ -28,14 +30,14 @@ from collections import defaultdict
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from shoprank import evaluation, stages
+from shoprank import bootstrap, evaluation, stages
 from shoprank.baselines import BaselineInputs, baselines
 from shoprank.config import Config
 from shoprank.errors import ConfigError
 from shoprank.metrics import ACCURACY, BEYOND
 from shoprank.night import Night, stage
 from shoprank.report import QualityReport, publish_quality
-from shoprank.schemas import BACKTEST
+from shoprank.schemas import BACKTEST, BACKTEST_USERS
 from shoprank.stages import ingest
 from shoprank.stages.candidates import sellable_items
 from shoprank.storage import ArtifactStore, TableStore, fs
@@ -82,8 +84,9 @@ def source_lists(candidates: DataFrame, name: str) -> DataFrame:
             .select("user_id", "item_id", F.col("source_ranks")[name].alias("rank")))
 
 
-def score_night(night: Night, later: DataFrame, horizon_days: int) -> list[tuple]:
-    """BACKTEST rows of one replayed night."""
+def score_night(night: Night, later: DataFrame, horizon_days: int, per_user_at: ArtifactStore) -> list[tuple]:
+    """BACKTEST rows of one replayed night; each list's per-user NDCG goes to
+    `per_user_at.backtest_users`."""
     cfg, rd, k = night.cfg, night.run_date, night.cfg.score.top_k
     history = night.tables.require("interactions", rd, "ingest")
     catalogue = night.tables.require("items", rd, "ingest")
@@ -100,11 +103,17 @@ def score_night(night: Night, later: DataFrame, horizon_days: int) -> list[tuple
     inputs = BaselineInputs(history, scoring.users.select("user_id"), allowed, night.windows.end, k, cfg.backtest)
     rows = []
 
+    last = night.summary["backtest_date"]
+
     def scored(name: str, built: DataFrame) -> None:
-        for segment, values in evaluation.score(built, scoring, k).items():
+        per_user = evaluation.per_user(built, scoring, k).cache()
+        for segment, values in evaluation.score(built, scoring, k, per_user).items():
             users = values.pop("users")
-            rows.extend((night.summary["backtest_date"], rd, horizon_days, name, segment, metric, k,
-                         None if math.isnan(v) else v, users) for metric, v in values.items())
+            rows.extend((last, rd, horizon_days, name, segment, metric, k, None if math.isnan(v) else v, users)
+                        for metric, v in values.items())
+        (per_user.select(F.lit(rd).alias("night"), F.lit(name).alias("model"), "user_id", "ndcg")
+         .write.mode("overwrite").parquet(per_user_at.backtest_users(last, rd, name)))
+        per_user.unpersist()
 
     for name, built in lists.items():
         scored(name, built)
@@ -135,19 +144,26 @@ def run(spark: SparkSession, cfg: Config, last: dt.date, horizon_days: int, nigh
                    run_version=run_version, backtest=True)
     ingest.run(future)
     later = tables.require("interactions", p.truth_date, "ingest").cache()
+    reports = ArtifactStore.at(cfg.storage.artifacts)
+    reports.clear(reports.backtest_users(last))
     rows = []
     for d in p.nights:
         night = Night(spark, replay, d, tables, artifacts, force=True, run_version=run_version, backtest=True)
         night.summary["backtest_date"] = last
         for name in REPLAYED:
             stages.runner(name)(night)
-        rows += score_night(night, later, horizon_days)
+        rows += score_night(night, later, horizon_days, reports)
     later.unpersist()
     main = TableStore(spark, cfg.storage.warehouse, cfg.storage.engine)
     main.replace_partition(spark.createDataFrame(rows, BACKTEST), "backtest", last, run_version)
     summary = summarize(rows, cfg.score.top_k)
+    if summary["best_baseline"]:
+        per_user = (spark.read.schema(BACKTEST_USERS).option("recursiveFileLookup", "true")
+                    .parquet(reports.backtest_users(last)))
+        summary["interval"] = bootstrap.ratio_interval(spark, per_user, "shoprank", summary["best_baseline"],
+                                                       cfg.backtest.bootstrap_replicates, cfg.backtest.seed)
     location = publish_quality(QualityReport.from_backtest(cfg.env, last, horizon_days, rows, cfg.score.top_k),
-                               ArtifactStore.at(cfg.storage.artifacts).backtest_dir(last))
+                               reports.backtest_dir(last))
     summary["report"] = location
     print_summary(cfg.env, summary, cfg.score.top_k)
     return summary
@@ -196,5 +212,11 @@ def print_summary(dataset: str, summary: dict, k: int) -> None:
         f"{m} {v:.3f}" for m, v in summary["candidate_recall"].items()))
     lines.append(f"report: {summary['report']}")
     lines.append(f"best baseline: {summary['best_baseline']}")
+    ci = summary.get("interval")
+    if ci:
+        lines.append(f"shoprank NDCG over {summary['best_baseline']}: {ci['level']:.0%} interval "
+                     f"[{ci['lo']:.3f}, {ci['hi']:.3f}] (paired bootstrap over nights x users, "
+                     f"{ci['replicates']} replicates); share of replicates >= {ci['target']}: "
+                     f"{ci['share_above_target']:.2f}")
     lines.append(f"backtest {dataset} ndcg_over_best_baseline={summary['ndcg_over_best_baseline']:.3f}")
     print("\n".join(lines), flush=True)

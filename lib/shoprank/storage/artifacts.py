@@ -51,6 +51,14 @@ class ArtifactStore:
     def backtest_dir(self, last_night: dt.date) -> str:
         return self.location("reports", "backtest", last_night.isoformat())
 
+    def backtest_users(self, last_night: dt.date, night: dt.date | None = None, model: str | None = None) -> str:
+        """Per-user NDCG of every list a backtest scored (Parquet, BACKTEST_USERS), one
+        folder per night and model: what the confidence intervals resample."""
+        root = fs.join(self.backtest_dir(last_night), "per_user")
+        if night is None:
+            return root
+        return fs.join(root, night.isoformat(), model.replace(":", "_"))
+
     # -- operations --------------------------------------------------------
     def shards(self, location: str) -> list[str]:
         return fs.list_files(location, ".parquet")
