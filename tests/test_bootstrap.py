@@ -60,8 +60,3 @@ def test_no_interval_without_replicates_or_baseline_hits(spark):
     assert bootstrap.ratio_interval(spark, per_user(spark, pairs), "m", "b", 0, seed=1) is None
     assert bootstrap.ratio_interval(spark, per_user(spark, pairs), "m", "b", 50, seed=1) is None
 
-
-def test_quantile_is_numpys_linear_interpolation():
-    values = sorted(np.random.default_rng(1).random(37).tolist())
-    for q in (0.0, 0.025, 0.5, 0.9, 1.0):
-        assert math.isclose(bootstrap.quantile(values, q), float(np.quantile(values, q)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+import numpy as np
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -64,13 +65,6 @@ def ratios(sums: list[tuple]) -> list[float]:
     return sorted(out)
 
 
-def quantile(values: list[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default)."""
-    x = q * (len(values) - 1)
-    lo = math.floor(x)
-    return values[lo] + (values[min(lo + 1, len(values) - 1)] - values[lo]) * (x - lo)
-
-
 def ratio_interval(spark: SparkSession, per_user: DataFrame, model: str, baseline: str, replicates: int,
                    seed: int, level: float = 0.95, target: float = 1.2) -> dict | None:
     """{lo, hi, level, replicates, share_above_target, target} of the model's NDCG over the
@@ -82,6 +76,6 @@ def ratio_interval(spark: SparkSession, per_user: DataFrame, model: str, baselin
     r = ratios([(s.rep, s.night, s.sa, s.sb, s.n) for s in sums])
     if not r:
         return None
-    tail = (1 - level) / 2
-    return {"lo": quantile(r, tail), "hi": quantile(r, 1 - tail), "level": level, "replicates": len(r),
+    lo, hi = np.quantile(r, [(1 - level) / 2, (1 + level) / 2])
+    return {"lo": float(lo), "hi": float(hi), "level": level, "replicates": len(r),
             "target": target, "share_above_target": sum(x >= target for x in r) / len(r)}

@@ -117,12 +117,12 @@ def train_on_rank(params: dict) -> dict:
     # Epoch 0 is the best untrained prior on validation (the fusion of the sources, or one
     # source alone; the same allreduced numbers on every rank): an epoch is kept only if
     # it beats it.
-    kernel, tried = model.get_layer("wide_logit").kernel, {}
-    for name, weights in priors(spec).items():
+    kernel, starts, tried = model.get_layer("wide_logit").kernel, priors(spec), {}
+    for name, weights in starts.items():
         kernel.assign(weights)
         tried[name] = validate()
     prior = max(tried, key=lambda n: (tried[n], n == "fusion"))
-    kernel.assign(priors(spec)[prior])
+    kernel.assign(starts[prior])
     best, best_epoch, best_weights = tried[prior], 0, model.get_weights()
     history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "priors": tried}]
     if scratch is not None:
