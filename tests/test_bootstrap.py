@@ -31,6 +31,14 @@ def test_a_constant_ratio_has_a_zero_width_interval(spark):
     pairs = [(n, f"u{i}", 0.1 * (i % 5 + 1), 0.05 * (i % 5 + 1)) for n in NIGHTS for i in range(40)]
     ci = bootstrap.ratio_interval(spark, per_user(spark, pairs), "m", "b", 200, seed=1)
     assert math.isclose(ci["lo"], 2.0) and math.isclose(ci["hi"], 2.0) and ci["share_above_target"] == 1.0
+    assert ci["hits"] == 80 and ci["determined"]
+
+
+def test_too_few_hits_leave_the_interval_undetermined(spark):
+    pairs = [(NIGHTS[0], f"u{i}", 0.5 * (i < 3), 0.4 * (1 <= i < 5)) for i in range(50)]  # hits: u0..u4
+    ci = bootstrap.ratio_interval(spark, per_user(spark, pairs), "m", "b", 100, seed=1, min_hits=6)
+    assert ci["hits"] == 5 and not ci["determined"]
+    assert bootstrap.ratio_interval(spark, per_user(spark, pairs), "m", "b", 100, seed=1, min_hits=5)["determined"]
 
 
 def test_the_interval_matches_a_numpy_poisson_bootstrap(spark):

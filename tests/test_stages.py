@@ -175,6 +175,7 @@ def test_mmr_order_trades_relevance_for_new_categories():
     assert mmr_order(scores, cats, 3, 0.5, cap=10) == [0, 3, 1]  # b jumps ahead of a's second
     assert mmr_order(scores, cats, 3, 1.0, cap=2) == [0, 1, 3]  # the category cap
     assert mmr_order(scores[:3], cats[:3], 3, 1.0, cap=2) == [0, 1, 2]  # cap relaxed: one category is all
+    assert mmr_order(scores, cats, 4, 1.0, cap=0) == [0, 1, 2, 3]  # 0: no cap
 
 
 def test_rerank_publishes_top_k_and_latest_by_user(spark):

@@ -66,16 +66,21 @@ def ratios(sums: list[tuple]) -> list[float]:
 
 
 def ratio_interval(spark: SparkSession, per_user: DataFrame, model: str, baseline: str, replicates: int,
-                   seed: int, level: float = 0.95, target: float = 1.2) -> dict | None:
-    """{lo, hi, level, replicates, share_above_target, target} of the model's NDCG over the
-    baseline's, or None when no replicate has a ratio (no units, or the baseline never
-    hits). An action."""
+                   seed: int, level: float = 0.95, target: float = 1.2, min_hits: int = 0) -> dict | None:
+    """{lo, hi, level, replicates, share_above_target, target, hits, determined} of the
+    model's NDCG over the baseline's, or None when no replicate has a ratio (no units, or
+    the baseline never hits). `hits` counts units where either list hits; below
+    `min_hits` the interval is computed but not `determined`. Actions."""
     if replicates < 1:
         return None
-    sums = replicate_sums(spark, paired(per_user, model, baseline), replicates, seed).collect()
+    units = paired(per_user, model, baseline).cache()
+    hits = units.filter((F.col("a") > 0) | (F.col("b") > 0)).count()
+    sums = replicate_sums(spark, units, replicates, seed).collect()
+    units.unpersist()
     r = ratios([(s.rep, s.night, s.sa, s.sb, s.n) for s in sums])
     if not r:
         return None
     lo, hi = np.quantile(r, [(1 - level) / 2, (1 + level) / 2])
     return {"lo": float(lo), "hi": float(hi), "level": level, "replicates": len(r),
-            "target": target, "share_above_target": sum(x >= target for x in r) / len(r)}
+            "target": target, "share_above_target": sum(x >= target for x in r) / len(r),
+            "hits": hits, "determined": hits >= min_hits}

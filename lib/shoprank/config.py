@@ -176,7 +176,9 @@ class TrainConf:
 @dataclass(frozen=True)
 class ScoreConf:
     top_k: int = num(10, 1, 10_000)
-    max_per_category: int = num(4, 1, 10_000)
+    # A business rule, off by default (0): a cap costs accuracy wherever a user's interest
+    # is concentrated in few categories, which a shop cannot know in advance.
+    max_per_category: int = num(0, 0, 10_000)
     # Diversity: 1 ranks by score alone; lower trades relevance for new categories (MMR).
     mmr_lambda: float = num(1.0, 0, 1)
     rerank_depth: int = num(50, 1, 100_000)  # each user's best candidates the final list is picked from
@@ -214,6 +216,9 @@ class BacktestConf:
     seed: int = num(13, 0, 2**31 - 1)
     # The paired bootstrap over (night, user) behind the headline ratio's interval.
     bootstrap_replicates: int = num(1000, 0, 100_000)  # 0: no interval
+    # Fewer (night, user) pairs with a hit in either list than this: the interval is
+    # reported as not determined (a percentile interval from a handful of hits is not one).
+    bootstrap_min_hits: int = num(30, 0, 10**9)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Each Python worker fetches the published model from the artifact store once
 (cached per process) and scores whole Arrow batches. The final list takes each
 user's best candidates by score, diversified by maximal marginal relevance over
-categories (`score.mmr_lambda`) and capped per category.
+categories (`score.mmr_lambda`) and optionally capped per category (`score.max_per_category`).
 """
 
 from __future__ import annotations
@@ -73,15 +73,15 @@ def prices_required(policy: str, items: DataFrame) -> bool:
 def mmr_order(scores: np.ndarray, categories: np.ndarray, k: int, lam: float, cap: int) -> list[int]:
     """Greedy maximal marginal relevance: positions (into the score-sorted arrays) of the
     k picks maximising lam * relevance - (1 - lam) * [category already picked], with
-    relevance the rank-based score in [0, 1]; at most `cap` per category while other
-    categories remain."""
+    relevance the rank-based score in [0, 1]; at most `cap` per category (0: no cap) while
+    other categories remain."""
     n = len(scores)
     relevance = 1.0 - np.arange(n) / max(n, 1)
     picked: list[int] = []
     counts: dict = {}
     left = list(range(n))
     while left and len(picked) < k:
-        open_cats = [i for i in left if counts.get(categories[i], 0) < cap]
+        open_cats = [i for i in left if not cap or counts.get(categories[i], 0) < cap]
         pool = open_cats or left
         best = max(pool, key=lambda i: lam * relevance[i] - (1 - lam) * (counts.get(categories[i], 0) > 0))
         picked.append(best)
@@ -94,7 +94,7 @@ def rerank(top_k: int, max_per_category: int, mmr_lambda: float, depth: int, run
            model_version: str) -> Transform:
     """Scored candidates -> RECOMMENDATIONS: per user, the best `depth` by score, then
     top_k picked by MMR over categories (lambda 1: by score alone), at most
-    max_per_category per category unless too few categories remain."""
+    max_per_category per category (0: no cap) unless too few categories remain."""
 
     def pick(pdf: pd.DataFrame) -> pd.DataFrame:
         pdf = pdf.sort_values(["score", "item_id"], ascending=[False, True]).head(depth).reset_index(drop=True)

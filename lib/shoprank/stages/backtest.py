@@ -161,7 +161,8 @@ def run(spark: SparkSession, cfg: Config, last: dt.date, horizon_days: int, nigh
         per_user = (spark.read.schema(BACKTEST_USERS).option("recursiveFileLookup", "true")
                     .parquet(reports.backtest_users(last)))
         summary["interval"] = bootstrap.ratio_interval(spark, per_user, "shoprank", summary["best_baseline"],
-                                                       cfg.backtest.bootstrap_replicates, cfg.backtest.seed)
+                                                       cfg.backtest.bootstrap_replicates, cfg.backtest.seed,
+                                                       min_hits=cfg.backtest.bootstrap_min_hits)
     location = publish_quality(QualityReport.from_backtest(cfg.env, last, horizon_days, rows, cfg.score.top_k),
                                reports.backtest_dir(last))
     summary["report"] = location
@@ -213,10 +214,14 @@ def print_summary(dataset: str, summary: dict, k: int) -> None:
     lines.append(f"report: {summary['report']}")
     lines.append(f"best baseline: {summary['best_baseline']}")
     ci = summary.get("interval")
-    if ci:
+    if ci and not ci["determined"]:
+        lines.append(f"shoprank NDCG over {summary['best_baseline']}: interval not determined: only {ci['hits']} "
+                     "(night, user) pairs where either list hits (backtest.bootstrap_min_hits); "
+                     "more nights or a longer horizon needed")
+    elif ci:
         lines.append(f"shoprank NDCG over {summary['best_baseline']}: {ci['level']:.0%} interval "
                      f"[{ci['lo']:.3f}, {ci['hi']:.3f}] (paired bootstrap over nights x users, "
-                     f"{ci['replicates']} replicates); share of replicates >= {ci['target']}: "
-                     f"{ci['share_above_target']:.2f}")
+                     f"{ci['replicates']} replicates, {ci['hits']} pairs with a hit); share of replicates "
+                     f">= {ci['target']}: {ci['share_above_target']:.2f}")
     lines.append(f"backtest {dataset} ndcg_over_best_baseline={summary['ndcg_over_best_baseline']:.3f}")
     print("\n".join(lines), flush=True)
