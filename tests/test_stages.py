@@ -99,6 +99,10 @@ def test_training_lists_hold_every_positive_and_only_users_with_one(spark):
     assert len(got) == 4 and {r["item_id"] for r in got if r["label"] == 1.0} == {"i4", "i5"}
     rand = lists.filter("item_id = 'r1'").collect()
     assert not rand or rand[0].source_scores == {}  # a random item carries no source score
+    # Validation lists: the user's whole candidate set, nothing added.
+    served = rows(ex.build_lists(cands, labels, None, "validation0", list_size=20, seed=1)
+                  .select("list_id", "item_id", "label"), "item_id")
+    assert served == [{"list_id": "validation0:u1", "item_id": f"i{k}", "label": float(k >= 4)} for k in range(6)]
 
 
 def test_label_pairs_are_new_items_in_the_window(spark):

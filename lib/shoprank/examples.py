@@ -2,8 +2,8 @@
 
 For a label window [c, c + L): each user's candidates as of c (the night's own recall
 code, run on the events before c); the candidates the user then interacted with (new
-items only) are positives, the other candidates hard negatives, plus a few random
-catalogue items. One list per (window, user) that has a positive among its
+items only) are positives, the other candidates hard negatives, plus (training only) a
+few random catalogue items. One list per (window, user) that has a positive among its
 candidates, at most `list_size` items: every positive, then negatives in random order.
 """
 
@@ -57,15 +57,17 @@ def random_items(users: DataFrame, pool: DataFrame, pool_size: int, per_user: in
     return draws.join(pool, "idx").select("user_id", "item_id").distinct()
 
 
-def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame, list_id: str, list_size: int,
+def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame | None, list_id: str, list_size: int,
                 seed: int) -> DataFrame:
     """Labelled lists: (list_id, user_id, item_id, source_scores, source_ranks, label),
-    only for users with a positive among their candidates."""
-    scored = candidates.select("user_id", "item_id", "source_scores", "source_ranks")
-    extra = (extra.join(scored, ["user_id", "item_id"], "left_anti")
-             .select("user_id", "item_id", F.create_map().cast("map<string,double>").alias("source_scores"),
-                     F.create_map().cast("map<string,int>").alias("source_ranks")))
-    pool = scored.unionByName(extra)
+    only for users with a positive among their candidates; `extra` (user_id, item_id)
+    items join the candidates without source scores."""
+    pool = candidates.select("user_id", "item_id", "source_scores", "source_ranks")
+    if extra is not None:
+        pool = pool.unionByName(
+            extra.join(pool, ["user_id", "item_id"], "left_anti")
+            .select("user_id", "item_id", F.create_map().cast("map<string,double>").alias("source_scores"),
+                    F.create_map().cast("map<string,int>").alias("source_ranks")))
     labelled = pool.join(labels.withColumn("label", F.lit(1.0)), ["user_id", "item_id"], "left").withColumn(
         "label", F.coalesce("label", F.lit(0.0)).cast("float"))
     with_pos = labelled.filter("label > 0").select("user_id").distinct()

@@ -39,7 +39,8 @@ class TrainParams:
     learning_rate: float
     patience: int
     loss: str  # listwise | binary
-    list_size: int
+    list_size: int  # training lists' padded size
+    validation_list_size: int  # validation lists hold every candidate of the user
     k: int
     seed: int
     spec: dict
@@ -88,7 +89,7 @@ def train_on_rank(params: dict) -> dict:
         raise RuntimeError(f"rank {hvd.rank()}: no training lists in {train_files}")
     train = iter(dataset(train_files, spec.n_features, p.list_size, p.batch_size, shuffle=512,
                          seed=p.seed + hvd.rank()).repeat())
-    val = dataset(val_files, spec.n_features, p.list_size, 64)
+    val = dataset(val_files, spec.n_features, p.validation_list_size, 16)
 
     model = build_ranker(spec)
     task = TASKS[p.loss]()

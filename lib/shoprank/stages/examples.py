@@ -4,7 +4,11 @@ own shards), and the statistics that normalise its inputs.
 
 Label windows of `examples.label_days`, newest first: the last one before the night's
 end validates; the `examples.windows` before it train. Each window's candidates and
-features come from a snapshot as of the window's start (see `snapshot`)."""
+features come from a snapshot as of the window's start (see `snapshot`). Training lists
+hold `examples.list_size` items (every positive, sampled hard and random negatives);
+validation lists hold the user's whole candidate set and nothing else, the set the
+final list is picked from, so validation NDCG (start choice, early stopping, the kept
+epoch) measures the served ranking."""
 
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
     return [("train", k, starts[k]) for k in range(e.windows, 0, -1)] + [("validation", 0, starts[0])]
 
 
+def served_size(cfg) -> int:
+    """The most candidates a user can have (every source's `per_source`): validation lists'
+    size."""
+    return len(cfg.candidates.sources) * cfg.candidates.per_source
+
+
 def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, split: str, k: int,
                  night: Night) -> tuple[DataFrame, DataFrame]:
     """(the window's lists with features, its candidates: cached, the caller unpersists
@@ -41,8 +51,11 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
     users = labels.select("user_id").distinct().join(snap.events.select("user_id").distinct(), "user_id")
     candidates = snap.candidates(snap.users(users), night.run_date).cache()
     candidates.count()
-    extra = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k)
-    lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", e.list_size, e.seed + k)
+    if split == "validation":  # the served set: every candidate, no random catalogue items
+        extra, size = None, served_size(night.cfg)
+    else:
+        extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
+    lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", size, e.seed + k)
     return snap.features(lists).select("list_id", "user_id", "item_id", "category", "features", "label"), candidates
 
 
