@@ -149,6 +149,11 @@ class CandidatesConf:
     segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
     seed: int = num(17, 0, 2**31 - 1)
 
+    @property
+    def most_per_user(self) -> int:
+        """The most candidates a user can have (every source's `per_source`)."""
+        return len(self.sources) * self.per_source
+
 
 @dataclass(frozen=True)
 class TextConf:

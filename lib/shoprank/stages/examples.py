@@ -36,12 +36,6 @@ def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
     return [("train", k, starts[k]) for k in range(e.windows, 0, -1)] + [("validation", 0, starts[0])]
 
 
-def served_size(cfg) -> int:
-    """The most candidates a user can have (every source's `per_source`): validation lists'
-    size."""
-    return len(cfg.candidates.sources) * cfg.candidates.per_source
-
-
 def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, split: str, k: int,
                  night: Night) -> tuple[DataFrame, DataFrame]:
     """(the window's lists with features, its candidates: cached, the caller unpersists
@@ -52,7 +46,7 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
     candidates = snap.candidates(snap.users(users), night.run_date).cache()
     candidates.count()
     if split == "validation":  # the served set: every candidate, no random catalogue items
-        extra, size = None, served_size(night.cfg)
+        extra, size = None, night.cfg.candidates.most_per_user
     else:
         extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
     lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", size, e.seed + k)

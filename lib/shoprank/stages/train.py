@@ -11,7 +11,6 @@ from shoprank.storage import fs
 
 def run(night: Night) -> dict:
     from shoprank.ml.train import TrainParams, run_training
-    from shoprank.stages.examples import served_size
 
     t, rd = night.cfg.train, night.run_date
     shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in ("train", "validation")}
@@ -32,7 +31,7 @@ def run(night: Night) -> dict:
                 "category_buckets": t.category_buckets, "hidden": hidden}
         params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), model_dir, t.epochs, t.batch_size,
                              t.learning_rate, t.patience, t.loss, night.cfg.examples.list_size,
-                             served_size(night.cfg), night.cfg.score.top_k, t.seed, spec)
+                             night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
         night.summary["train"] = {"ranks": result["size"], "best_epoch": result["best_epoch"],
                                   "best_val_ndcg": result["best_val_ndcg"], "seconds": result["seconds"]}
