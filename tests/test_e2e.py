@@ -117,7 +117,10 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(f
     assert published.list_date == baseline.list_date == RUN_DATE - dt.timedelta(days=1)
     assert published.users == baseline.users > 0 and 0 <= published.value <= 1
     assert {("published", "shoprank", x) for x in ("hr", "recall", "precision", "map", "coverage")} <= set(m)
-    assert m[("diagnostic", "ranker", "auc")].list_date is None  # sampled examples: a diagnostic, not a list
+    # validation lists: a diagnostic, not a list; in-sample when the model was refit on them
+    refit = summary["train"]["refit_epochs"] > 0
+    assert refit == (summary["train"]["best_epoch"] > 0)  # refit (on by default) follows a trained epoch
+    assert m[("diagnostic", "ranker_in_sample" if refit else "ranker", "auc")].list_date is None
     assert summary["train"]["ranks"] == 2
     assert summary["quality_report"].endswith("quality.html")
 

@@ -97,3 +97,23 @@ def test_each_source_alone_is_a_prior_the_fusion_breaking_its_ties():
     assert np.argsort(-out).tolist() == [1, 0, 2]
     want = [0.01 * r[1] + r[2] for r in x]
     assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
+
+
+def _history(*epochs):
+    """Training history: epoch 0 (the start) then (phase, val NDCG) per epoch."""
+    return [{"epoch": 0, "phase": "prior", "val_ndcg": epochs[0]}] + [
+        {"epoch": n, "phase": phase, "val_ndcg": v} for n, (phase, v) in enumerate(epochs[1:], 1)]
+
+
+@pytest.mark.parametrize(("history", "schedule"), [
+    (_history(0.3, ("fusion", 0.2), ("fusion", 0.3), ("full", 0.1)), []),  # ties never beat the start
+    (_history(0.1, ("fusion", 0.2), ("fusion", 0.4), ("fusion", 0.3), ("full", 0.35)), [("fusion", 2)]),
+    (_history(0.1, ("fusion", 0.2), ("fusion", 0.15), ("full", 0.1), ("full", 0.5), ("full", 0.5)),
+     [("fusion", 1), ("full", 2)]),
+    (_history(0.3, ("fusion", 0.2), ("full", 0.4)), [("full", 1)]),  # full phase from the untrained start
+    (_history(math.nan, ("fusion", math.nan)), []),  # no validation list: nothing was chosen
+])
+def test_refit_replays_the_epochs_that_led_to_the_kept_one(history, schedule):
+    from shoprank.ml.train import refit_schedule
+
+    assert refit_schedule(history) == schedule

@@ -93,9 +93,10 @@ def _print_summary(night, summary: dict) -> None:
     else:
         lines.append(f"No list published {night.cfg.evaluate.horizon_days} nights before {night.run_date} to score "
                      "yet (see `shoprank backtest` for the same metric on replayed nights).")
-    if ("diagnostic", "ranker", "all", "auc") in m:
-        lines.append(f"Ranker diagnostic on sampled validation examples (not what users get): "
-                     f"AUC={m[('diagnostic', 'ranker', 'all', 'auc')] or 0:.4f}")
+    for name, note in (("ranker", ""), ("ranker_in_sample", ", in-sample: the model was refit on them")):
+        if ("diagnostic", name, "all", "auc") in m:
+            lines.append(f"Ranker diagnostic on validation lists (not what users get{note}): "
+                         f"AUC={m[('diagnostic', name, 'all', 'auc')] or 0:.4f}")
     print("\n".join(lines), flush=True)
 
 

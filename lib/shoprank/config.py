@@ -176,6 +176,9 @@ class TrainConf:
     item_buckets: int = num(65_536, 1, 2**31 - 1)
     category_buckets: int = num(4096, 1, 2**31 - 1)
     seed: int = num(5, 0, 2**31 - 1)
+    # After validation has chosen the start and the epochs, train again for those epochs
+    # with the validation window's lists added: the served model learns from the newest labels.
+    refit: bool = True
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ epoch every rank scores its own validation lists and one allreduce gives the mea
 so all ranks see the same number and stop together after `patience` epochs without
 improvement. Epoch 0 is the untrained model (the fusion of the recall sources or one
 source alone, whichever validates best): training must beat it to be kept; the best
-epoch of either phase is. Rank 0 alone logs the epoch
+epoch of either phase is. Then, if a trained epoch was kept and the night has `refit_files`
+(the validation window's labels as training lists), the model is trained again from the
+same start for the same epochs of each phase on the training windows plus that window:
+validation chose how long to train, and the served model learns from the newest labels
+too (it cannot be validated any more; the selection-time NDCG is what is reported).
+Rank 0 alone logs the epoch
 lines, writes checkpoints and the model (locally, then to the artifact store). On a GPU
 cluster each rank pins the GPU of its local rank.
 """
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 class TrainParams:
     train_files: tuple[str, ...]  # list shards, as the artifact store lists them
     validation_files: tuple[str, ...]
+    refit_files: tuple[str, ...]  # the validation window as training lists; empty: no refit
     model_dir: str  # artifact store location of the model
     epochs: int
     batch_size: int  # lists per step and rank
@@ -44,6 +50,25 @@ class TrainParams:
     k: int
     seed: int
     spec: dict
+
+
+def refit_schedule(history: list[dict]) -> list[tuple[str, int]]:
+    """(phase, epochs) that lead from the start to the kept epoch: the fusion phase up
+    to its best epoch (the full phase starts from it), then the full phase up to the kept
+    epoch. Empty when the untrained start was kept."""
+    def ndcg(h: dict) -> float:  # NaN (no validation list) never wins, as in the loop
+        return h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"] else -1.0
+
+    best = max(history, key=ndcg)  # the first of equals: a later epoch must beat it
+    if best["epoch"] == 0:
+        return []
+    trained = [h for h in history if h["epoch"] > 0]
+    fusion = [h for h in trained if h["phase"] == "fusion"]
+    if best["phase"] == "fusion":
+        return [("fusion", fusion.index(best) + 1)]
+    prior = max([history[0]] + fusion, key=ndcg)
+    full = [h for h in trained if h["phase"] == "full"]
+    return ([("fusion", fusion.index(prior) + 1)] if prior["epoch"] else []) + [("full", full.index(best) + 1)]
 
 
 def _validation_ndcg(model, ds, k: int) -> tuple[float, float]:
@@ -81,20 +106,26 @@ def train_on_rank(params: dict) -> dict:
     tf.keras.utils.set_random_seed(p.seed + hvd.rank())
     spec = ModelSpec(**{**p.spec, "feature_names": tuple(p.spec["feature_names"]), "mean": tuple(p.spec["mean"]),
                         "std": tuple(p.spec["std"]), "hidden": tuple(p.spec["hidden"])})
+
+    def batches(files: list[str]):
+        """(an endless shuffled iterator of training batches, steps per epoch: the smallest
+        rank's count, so every rank runs as many steps)."""
+        local = -(-count_lists(files) // p.batch_size) if files else 0
+        n = int(hvd.allreduce(tf.constant(local, tf.int64), op=hvd.Min).numpy())
+        if n < 1:
+            raise RuntimeError(f"rank {hvd.rank()}: no training lists in {files}")
+        ds = dataset(files, spec.n_features, p.list_size, p.batch_size, shuffle=512, seed=p.seed + hvd.rank())
+        return iter(ds.repeat()), n
+
     train_files = sorted(p.train_files)[hvd.rank()::hvd.size()]
-    val_files = sorted(p.validation_files)[hvd.rank()::hvd.size()]
-    local_steps = -(-count_lists(train_files) // p.batch_size) if train_files else 0
-    steps = int(hvd.allreduce(tf.constant(local_steps, tf.int64), op=hvd.Min).numpy())
-    if steps < 1:
-        raise RuntimeError(f"rank {hvd.rank()}: no training lists in {train_files}")
-    train = iter(dataset(train_files, spec.n_features, p.list_size, p.batch_size, shuffle=512,
-                         seed=p.seed + hvd.rank()).repeat())
-    val = dataset(val_files, spec.n_features, p.validation_list_size, 16)
+    train, steps = batches(train_files)
+    val = dataset(sorted(p.validation_files)[hvd.rank()::hvd.size()], spec.n_features, p.validation_list_size, 16)
 
     model = build_ranker(spec)
     task = TASKS[p.loss]()
     peak = p.learning_rate * hvd.size()  # Horovod's rule: scale with the workers, after a warmup
     wide = [v for v in model.trainable_variables if v.name.startswith("wide_logit")]
+    phases = {"fusion": wide, "full": model.trainable_variables}
 
     def make_step(variables, opt):
         @tf.function
@@ -107,6 +138,22 @@ def train_on_rank(params: dict) -> dict:
             opt.apply_gradients(zip(grads, variables, strict=True))
             return loss
         return step
+
+    def phase_epochs(phase: str, batches_, n_steps: int):
+        """Yield (epoch number in the phase, mean loss) as one phase trains the current weights
+        with a fresh optimiser whose learning rate warms up over the first epoch."""
+        opt = tf.keras.optimizers.Adam(p.learning_rate)
+        step = make_step(phases[phase], opt)
+        for n in range(1, p.epochs + 1):
+            losses = []
+            for i in range(n_steps):
+                if n == 1:
+                    opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / n_steps)
+                losses.append(float(step(next(batches_))))
+                if n == 1 and i == 0:  # the optimiser's slots exist after the first step
+                    hvd.broadcast_variables(opt.variables(), root_rank=0)
+            opt.learning_rate.assign(peak)
+            yield n, float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
 
     def validate() -> float:
         total, count = _validation_ndcg(model, val, p.k)
@@ -124,7 +171,8 @@ def train_on_rank(params: dict) -> dict:
         tried[name] = validate()
     prior = max(tried, key=lambda n: (tried[n], n == "fusion"))
     kernel.assign(starts[prior])
-    best, best_epoch, best_weights = tried[prior], 0, model.get_weights()
+    start_weights = model.get_weights()
+    best, best_epoch, best_weights = tried[prior], 0, start_weights
     history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "priors": tried}]
     if scratch is not None:
         print(f"[rank 0] epoch 0 (prior {prior}; fusion {tried['fusion']:.4f}) val_ndcg@{p.k}={best:.4f}",
@@ -133,22 +181,12 @@ def train_on_rank(params: dict) -> dict:
     # Phase "fusion" fits the wide part alone (one weight per input: a learned fusion of the
     # sources and features that little data can still fit); phase "full" then trains
     # everything from the best weights so far. Each phase stops early on its own.
-    for phase, variables in (("fusion", wide), ("full", model.trainable_variables)):
+    for phase in phases:
         model.set_weights(best_weights)
-        opt = tf.keras.optimizers.Adam(p.learning_rate)
-        step, waited = make_step(variables, opt), 0
-        for n in range(1, p.epochs + 1):
+        waited = 0
+        for n, loss in phase_epochs(phase, train, steps):
             epoch += 1
-            losses = []
-            for i in range(steps):
-                if n == 1:
-                    opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / steps)
-                losses.append(float(step(next(train))))
-                if n == 1 and i == 0:  # the optimiser's slots exist after the first step
-                    hvd.broadcast_variables(opt.variables(), root_rank=0)
-            opt.learning_rate.assign(peak)
             ndcg = validate()
-            loss = float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
             history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg})
             improved = ndcg > best
             if improved:
@@ -163,9 +201,22 @@ def train_on_rank(params: dict) -> dict:
                 fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
             if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
                 break
+    schedule, refit_losses = refit_schedule(history) if p.refit_files else [], []
+    if schedule:  # the same start, the same epochs per phase, the newest window's lists too
+        files = sorted(p.train_files + p.refit_files)[hvd.rank()::hvd.size()]
+        refit, refit_steps = batches(files)
+        model.set_weights(start_weights)
+        for phase, epochs in schedule:
+            for n, loss in phase_epochs(phase, refit, refit_steps):
+                refit_losses.append({"phase": phase, "loss": loss})
+                if scratch is not None:
+                    print(f"[rank 0] refit ({phase} {n}/{epochs}) loss={loss:.4f}", flush=True)
+                if n == epochs:
+                    break
+        best_weights = model.get_weights()
     model.set_weights(best_weights)
     result = {"rank": hvd.rank(), "size": hvd.size(), "steps_per_epoch": steps, "history": history,
-              "best_epoch": best_epoch, "best_val_ndcg": best, "seconds": round(time.time() - start, 1)}
+              "best_epoch": best_epoch, "best_val_ndcg": best, "refit": refit_losses, "seconds": round(time.time() - start, 1)}
     if scratch is not None:
         local = scratch / "model.keras"
         model.save(local)
@@ -182,8 +233,9 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
     """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
     import horovod.spark
 
-    log.info("horovod.spark.run: %d ranks, %d training and %d validation shards, up to %d epochs, %s loss",
-             num_proc, len(params.train_files), len(params.validation_files), params.epochs, params.loss)
+    log.info("horovod.spark.run: %d ranks, %d training, %d validation and %d refit shards, up to %d epochs, "
+             "%s loss", num_proc, len(params.train_files), len(params.validation_files), len(params.refit_files),
+             params.epochs, params.loss)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         results = horovod.spark.run(train_on_rank, args=(asdict(params),), num_proc=num_proc,
@@ -198,4 +250,7 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
         phase = f"prior {h['prior']}" if "prior" in h else h["phase"]
         log.info("epoch %d (%s):%s val_ndcg@%d=%.4f", h["epoch"], phase, loss, params.k, h["val_ndcg"])
     log.info("kept epoch %d (val NDCG@%d %.4f)", rank0["best_epoch"], params.k, rank0["best_val_ndcg"])
+    if rank0["refit"]:
+        log.info("refit from the same start with the validation window's lists: %s",
+                 ", ".join(f"{r['phase']} loss={r['loss']:.4f}" for r in rank0["refit"]))
     return rank0

@@ -10,6 +10,7 @@ they say how the model separates sampled examples, not what users get.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 
@@ -26,6 +27,7 @@ from shoprank.report import QualityReport, publish_quality
 from shoprank.schemas import EXAMPLES, METRICS
 from shoprank.score import score_pairs
 from shoprank.stages.candidates import sellable_items
+from shoprank.storage import fs
 
 log = logging.getLogger("shoprank")
 
@@ -77,9 +79,12 @@ def published_view(night: Night) -> list[tuple]:
 def ranker_diagnostics(night: Night) -> list[tuple]:
     """AUC and NDCG of tonight's model on tonight's validation lists (candidates of the
     last label window, with a few random items), and its log loss when it was trained
-    for probabilities (binary loss)."""
+    for probabilities (binary loss). A model refit on those lists after selection is
+    scored in-sample: its rows are named `ranker_in_sample`."""
     rd, k = night.run_date, night.cfg.score.top_k
     model = published_model(night.artifacts, rd)
+    meta = json.loads(fs.read_bytes(fs.join(night.artifacts.model_dir(rd), "training.json")))
+    name = "ranker_in_sample" if meta.get("refit") else "ranker"
     location = night.artifacts.examples(rd, "validation")
     if not night.artifacts.shards(location):
         log.info("evaluate: no validation examples at %s; no diagnostics", location)
@@ -90,9 +95,9 @@ def ranker_diagnostics(night: Night) -> list[tuple]:
     if night.cfg.train.loss == "binary":
         out["logloss"] = diagnostics.logloss(scored.withColumn("score", F.expr("1 / (1 + exp(-score))")), "score")
     scored.unpersist()
-    log.info("diagnostic (validation lists, not the headline): AUC=%.4f NDCG@%d=%.4f", out["auc"] or math.nan, k,
-             out[f"ndcg@{k}"] or math.nan)
-    return _rows(rd, "diagnostic", "ranker", None, k, {"all": {"users": out.pop("n_users"), **out}})
+    log.info("diagnostic %s (validation lists, not the headline): AUC=%.4f NDCG@%d=%.4f", name,
+             out["auc"] or math.nan, k, out[f"ndcg@{k}"] or math.nan)
+    return _rows(rd, "diagnostic", name, None, k, {"all": {"users": out.pop("n_users"), **out}})
 
 
 def run(night: Night) -> dict:

@@ -8,7 +8,9 @@ features come from a snapshot as of the window's start (see `snapshot`). Trainin
 hold `examples.list_size` items (every positive, sampled hard and random negatives);
 validation lists hold the user's whole candidate set and nothing else, the set the
 final list is picked from, so validation NDCG (start choice, early stopping, the kept
-epoch) measures the served ranking."""
+epoch) measures the served ranking. With `train.refit`, the validation window's labels
+are also written as training lists ("refit"): once validation has chosen the epochs,
+the model trains again on them too."""
 
 from __future__ import annotations
 
@@ -36,21 +38,24 @@ def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
     return [("train", k, starts[k]) for k in range(e.windows, 0, -1)] + [("validation", 0, starts[0])]
 
 
-def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, split: str, k: int,
-                 night: Night) -> tuple[DataFrame, DataFrame]:
-    """(the window's lists with features, its candidates: cached, the caller unpersists
-    them). Candidates are built once: the lists read them twice."""
+def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, splits: tuple[str, ...],
+                 k: int, night: Night) -> tuple[dict[str, DataFrame], DataFrame]:
+    """({split: the window's lists with features}, its candidates: cached, the caller
+    unpersists them). Candidates are built once: each split's lists read them."""
     e = night.cfg.examples
     labels = ex.label_pairs(history, snap.t, e.label_days, snap.events, night.cfg.evaluate.relevant_actions)
     users = labels.select("user_id").distinct().join(snap.events.select("user_id").distinct(), "user_id")
     candidates = snap.candidates(snap.users(users), night.run_date).cache()
     candidates.count()
-    if split == "validation":  # the served set: every candidate, no random catalogue items
-        extra, size = None, night.cfg.candidates.most_per_user
-    else:
-        extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
-    lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", size, e.seed + k)
-    return snap.features(lists).select("list_id", "user_id", "item_id", "category", "features", "label"), candidates
+    out = {}
+    for split in splits:
+        if split == "validation":  # the served set: every candidate, no random catalogue items
+            extra, size = None, night.cfg.candidates.most_per_user
+        else:  # training lists ("refit": the validation window's, for training again after selection)
+            extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
+        lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", size, e.seed + k)
+        out[split] = snap.features(lists).select("list_id", "user_id", "item_id", "category", "features", "label")
+    return out, candidates
 
 
 def feature_stats(train: DataFrame, names: tuple[str, ...]) -> dict:
@@ -68,21 +73,23 @@ def run(night: Night) -> dict:
         history, snap_at = night_snapshot(night)
         pool, pool_size = ex.index_rows(snap_at(night.windows.end).allowed)
         out = {}
-        for split in ("train", "validation"):
+        for split in ("train", "validation", "refit"):
             night.artifacts.clear(night.artifacts.examples(rd, split))
         for split, k, start in windows(night):
-            snap = snap_at(start)
-            lists, candidates = window_lists(snap, history, pool, pool_size, split, k, night)
-            location = fs.join(night.artifacts.examples(rd, split), f"window={k}")
-            (lists.repartition(e.shards, "list_id").sortWithinPartitions("list_id", "item_id")
-             .write.mode("overwrite").parquet(location))
+            splits = (split, "refit") if split == "validation" and night.cfg.train.refit else (split,)
+            by_split, candidates = window_lists(snap_at(start), history, pool, pool_size, splits, k, night)
+            for split_, lists in by_split.items():
+                location = fs.join(night.artifacts.examples(rd, split_), f"window={k}")
+                (lists.repartition(e.shards, "list_id").sortWithinPartitions("list_id", "item_id")
+                 .write.mode("overwrite").parquet(location))
+                stats = night.spark.read.parquet(location).agg(
+                    F.countDistinct("list_id").alias("lists"), F.count(F.lit(1)).alias("rows"),
+                    F.sum("label").alias("positives")).collect()[0]
+                log.info("examples %s window %d (labels from %s, %d days): %d lists, %d rows, %d positives", split_,
+                         k, start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
+                out[f"{split_}{k}"] = {"lists": stats.lists, "rows": stats.rows,
+                                       "positives": int(stats.positives or 0)}
             candidates.unpersist()
-            stats = night.spark.read.parquet(location).agg(
-                F.countDistinct("list_id").alias("lists"), F.count(F.lit(1)).alias("rows"),
-                F.sum("label").alias("positives")).collect()[0]
-            log.info("examples %s window %d (labels from %s, %d days): %d lists, %d rows, %d positives", split, k,
-                     start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
-            out[f"{split}{k}"] = {"lists": stats.lists, "rows": stats.rows, "positives": int(stats.positives or 0)}
         pool.unpersist()
         if not any(v["lists"] for k, v in out.items() if k.startswith("train")):
             raise EmptyStageError(f"no training list has a positive: no user interacted with a candidate in the "

@@ -13,7 +13,7 @@ def run(night: Night) -> dict:
     from shoprank.ml.train import TrainParams, run_training
 
     t, rd = night.cfg.train, night.run_date
-    shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in ("train", "validation")}
+    shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in ("train", "validation", "refit")}
     stats_location = night.artifacts.feature_stats(rd)
     if not shards["train"] or not fs.exists(stats_location):
         raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
@@ -29,10 +29,12 @@ def run(night: Night) -> dict:
         spec = {"feature_names": stats["names"], "mean": stats["mean"], "std": stats["std"],
                 "embedding_dim": t.embedding_dim, "item_buckets": t.item_buckets,
                 "category_buckets": t.category_buckets, "hidden": hidden}
-        params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), model_dir, t.epochs, t.batch_size,
+        refit = tuple(shards["refit"]) if t.refit else ()
+        params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), refit, model_dir, t.epochs, t.batch_size,
                              t.learning_rate, t.patience, t.loss, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
         night.summary["train"] = {"ranks": result["size"], "best_epoch": result["best_epoch"],
-                                  "best_val_ndcg": result["best_val_ndcg"], "seconds": result["seconds"]}
+                                  "best_val_ndcg": result["best_val_ndcg"], "refit_epochs": len(result["refit"]),
+                                  "seconds": result["seconds"]}
         return result
