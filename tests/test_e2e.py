@@ -55,7 +55,11 @@ def first_run(spark, night_cfg):
     earlier.mkdir()
     for f in sorted((root / "data" / "actions").iterdir())[:-1]:
         (earlier / f.name).write_bytes(f.read_bytes())
-    first = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, actions_path=str(earlier)))
+    # The first night only has to publish a list for the second to score: four recall
+    # sources keep it short; the second night runs the default set.
+    first = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, actions_path=str(earlier)),
+                                candidates=dataclasses.replace(cfg.candidates,
+                                                               sources=("covisit", "ease", "popular", "content")))
     stages.run_nightly(Night.open(spark, first, RUN_DATE - dt.timedelta(days=1), run_version=1))
     night = Night.open(spark, cfg, RUN_DATE, run_version=1)
     summary = stages.run_nightly(night)
