@@ -12,6 +12,7 @@ from shoprank import examples as ex
 from shoprank import recall
 from shoprank.config import CandidatesConf, GateConf
 from shoprank.features import feature_names, item_features, pair_features, user_features
+from shoprank.materialise import materialise, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
 from shoprank.recall import covisit, transitions
@@ -170,6 +171,18 @@ def test_candidate_sources_merge_and_exclude(spark):
         assert r.recall_score == pytest.approx(sum(r.source_scores.values()))
     top1 = recall.merge(D, per_source, 1, None)
     assert top1.filter(F.array_max(F.map_values("source_ranks")) > 1).count() == 0
+
+
+def test_materialise_cuts_the_plan_keeps_the_rows_and_release_frees_them(spark):
+    built = (spark.range(50).withColumn("k", F.col("id") % 7).groupBy("k").agg(F.sum("id").alias("s"))
+             .join(spark.range(7).withColumnRenamed("id", "k"), "k"))
+    kept = materialise(built)
+    assert sorted(kept.collect()) == sorted(built.collect())
+    assert "Aggregate" not in kept._jdf.queryExecution().optimizedPlan().toString()  # no lineage left
+    assert materialise(kept) is kept
+    release(kept)
+    with pytest.raises(Exception, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
+        kept.count()
 
 
 def test_mmr_order_trades_relevance_for_new_categories():

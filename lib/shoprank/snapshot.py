@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 from shoprank import recall
 from shoprank.config import Config
 from shoprank.features import feature_names, pair_features, user_features
+from shoprank.materialise import materialise, release
 from shoprank.transforms import in_window
 
 log = logging.getLogger("shoprank")
@@ -70,19 +72,20 @@ class Snapshot:
         return interests(self.events, self.vectors, self.t, self.cfg.candidates.decay_days)
 
     def candidates(self, users: DataFrame, run_date: dt.date) -> DataFrame:
-        """CANDIDATES of the given users as of t: computed and cached here (a named step),
-        each source once; the caller unpersists the result."""
+        """CANDIDATES of the given users as of t: computed here (a named step), each source
+        once, and materialised; the caller releases the result (`materialise.release`)."""
         inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, self.cfg.candidates, self.vectors,
                                      self.interests())
         per_source = {}
         for name, make in recall.sources(self.cfg.candidates, self.with_text).items():
-            per_source[name] = make(inputs).cache()
-            log.info("recall %s as of %s: %d pairs", name, self.t, per_source[name].count())
-        merged = recall.merge(run_date, per_source, self.cfg.candidates.per_source, self.seen(),
-                              self.allowed).cache()
-        merged.count()
+            started = time.monotonic()
+            per_source[name] = materialise(make(inputs))
+            log.info("recall %s as of %s: %d pairs in %.1fs", name, self.t, per_source[name].count(),
+                     time.monotonic() - started)
+        merged = materialise(recall.merge(run_date, per_source, self.cfg.candidates.per_source, self.seen(),
+                                          self.allowed))
         for scored in per_source.values():
-            scored.unpersist()
+            release(scored)
         return merged
 
     def features(self, pairs: DataFrame) -> DataFrame:

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from shoprank.baselines import BaselineInputs, top_k
 from shoprank.baselines.replay_models import dense_index
+from shoprank.materialise import materialise
 
 log = logging.getLogger(__name__)
 EDGES = pa.schema([("i", pa.int32()), ("j", pa.int32()), ("w", pa.float64())])
@@ -71,8 +72,8 @@ def solver(n: int, lam: float, neighbours: int):
 def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neighbours: int,
            finish: Callable[[DataFrame], DataFrame]) -> DataFrame:
     """EASE scores (user_id, item_id, score) of the given users from binary (user_id,
-    item_id) pairs, passed through `finish` (exclusions, top n) and materialised (cached:
-    the caller unpersists), so the intermediate frames can go. Runs actions."""
+    item_id) pairs, passed through `finish` (exclusions, top n) and materialised (the
+    caller releases it), so the intermediate frames can go. Runs actions."""
     counts = pairs.groupBy("item_id").agg(F.count(F.lit(1)).alias("users"))
     kept = counts.orderBy(F.col("users").desc(), "item_id").limit(max_items)
     index = dense_index(kept.select("item_id"), "item").cache()
@@ -86,8 +87,7 @@ def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neigh
     scored = (x.join(users, "user_id", "left_semi").join(edges, x.item_idx == edges.i)
               .groupBy("user_id", "j").agg(F.sum("w").alias("score"))
               .join(index.withColumnRenamed("item_idx", "j"), "j").select("user_id", "item_id", "score"))
-    out = finish(scored).cache()
-    out.count()  # before the cached inputs go
+    out = materialise(finish(scored))  # before the cached inputs go
     x.unpersist()
     index.unpersist()
     return out

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from shoprank.baselines import BaselineInputs, top_k
 from shoprank.features import action_weight
+from shoprank.materialise import materialise, release
 
 
 def dense_index(ids: DataFrame, name: str) -> DataFrame:
@@ -22,7 +23,7 @@ def dense_index(ids: DataFrame, name: str) -> DataFrame:
 def fit_predict(model, history: DataFrame, users: DataFrame, allowed: DataFrame, k: int,
                 weights: bool) -> DataFrame:
     """Fit a RePlay model on the history, predict k items per user among the allowed
-    ones, the user's seen items excluded: (user_id, item_id, score)."""
+    ones, the user's seen items excluded: (user_id, item_id, score), materialised."""
     from replay.data import Dataset, FeatureHint, FeatureInfo, FeatureSchema, FeatureType
 
     user_index = dense_index(history.select("user_id"), "user")
@@ -41,9 +42,9 @@ def fit_predict(model, history: DataFrame, users: DataFrame, allowed: DataFrame,
     queries = user_index.join(users, "user_id", "left_semi").select("user_idx")
     candidates = item_index.join(allowed, "item_id", "left_semi").select("item_idx")
     recs = model.predict(dataset, k=k, queries=queries, items=candidates, filter_seen_items=True)
-    scores = (recs.join(user_index, "user_idx").join(item_index, "item_idx")
-              .select("user_id", "item_id", F.col("rating").alias("score")).cache())
-    scores.count()  # materialised: the model's cached frames can go
+    # materialised (the caller releases it), so the model's cached frames can go
+    scores = materialise(recs.join(user_index, "user_idx").join(item_index, "item_idx")
+                         .select("user_id", "item_id", F.col("rating").alias("score")))
     train.unpersist()
     model._clear_cache()  # noqa: SLF001 - RePlay's own release of what fit cached
     return scores
@@ -61,13 +62,18 @@ def item_knn(neighbours: int):
     return ItemKNN(num_neighbours=neighbours)
 
 
+def lists(scores: DataFrame, inputs: BaselineInputs) -> DataFrame:
+    out = materialise(top_k(scores, inputs.k, exclude=inputs.seen, allowed=inputs.allowed))
+    release(scores)
+    return out
+
+
 def als_lists(inputs: BaselineInputs) -> DataFrame:
     p = inputs.params
-    scores = fit_predict(als(p.als_rank, p.seed), inputs.history, inputs.users, inputs.allowed, inputs.k, True)
-    return top_k(scores, inputs.k, exclude=inputs.seen, allowed=inputs.allowed)
+    return lists(fit_predict(als(p.als_rank, p.seed), inputs.history, inputs.users, inputs.allowed, inputs.k, True),
+                 inputs)
 
 
 def item_knn_lists(inputs: BaselineInputs) -> DataFrame:
-    scores = fit_predict(item_knn(inputs.params.knn_neighbours), inputs.history, inputs.users, inputs.allowed,
-                         inputs.k, False)
-    return top_k(scores, inputs.k, exclude=inputs.seen, allowed=inputs.allowed)
+    return lists(fit_predict(item_knn(inputs.params.knn_neighbours), inputs.history, inputs.users, inputs.allowed,
+                             inputs.k, False), inputs)

@@ -13,7 +13,7 @@ from shoprank.recall import RecallInputs, top_per_user
 
 
 def candidates(inputs: RecallInputs) -> DataFrame:
-    """Materialised here (cached), so the model's frames can be released."""
+    """Materialised here, so the model's frames can be released."""
     p = inputs.params
     pairs = inputs.history.select("user_id", "item_id").distinct()
 

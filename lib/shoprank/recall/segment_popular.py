@@ -11,6 +11,7 @@ from pyspark.ml.feature import StandardScaler, VectorAssembler
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from shoprank.materialise import materialise
 from shoprank.recall import RecallInputs
 
 
@@ -39,15 +40,14 @@ def segments(inputs: RecallInputs) -> DataFrame:
 
 
 def candidates(inputs: RecallInputs) -> DataFrame:
-    """Materialised here (cached), so the segments can be released."""
+    """Materialised here, so the segments can be released."""
     p = inputs.params
     members = segments(inputs)
     pop = (inputs.recent(p.popular_days).join(members, "user_id").join(inputs.allowed, "item_id", "left_semi")
            .groupBy("segment", "item_id").agg(F.countDistinct("user_id").alias("users")))
     w = Window.partitionBy("segment").orderBy(F.col("users").desc(), "item_id")
     top = pop.withColumn("r", F.row_number().over(w)).filter(F.col("r") <= p.per_source)
-    out = (members.join(inputs.users.select("user_id"), "user_id").join(top, "segment")
-           .select("user_id", "item_id", F.log1p("users").alias("score")).cache())
-    out.count()
+    out = materialise(members.join(inputs.users.select("user_id"), "user_id").join(top, "segment")
+                      .select("user_id", "item_id", F.log1p("users").alias("score")))
     members.unpersist()
     return out

@@ -34,6 +34,7 @@ from shoprank import bootstrap, evaluation, stages
 from shoprank.baselines import BaselineInputs, baselines
 from shoprank.config import Config
 from shoprank.errors import ConfigError
+from shoprank.materialise import materialise, release
 from shoprank.metrics import ACCURACY, BEYOND
 from shoprank.night import Night, stage
 from shoprank.report import QualityReport, publish_quality
@@ -106,14 +107,16 @@ def score_night(night: Night, later: DataFrame, horizon_days: int, per_user_at: 
     last = night.summary["backtest_date"]
 
     def scored(name: str, built: DataFrame) -> None:
-        per_user = evaluation.per_user(built, scoring, k).cache()
+        built = materialise(built)  # each list computed once, and small plans for its metrics
+        per_user = materialise(evaluation.per_user(built, scoring, k))
         for segment, values in evaluation.score(built, scoring, k, per_user).items():
             users = values.pop("users")
             rows.extend((last, rd, horizon_days, name, segment, metric, k, None if math.isnan(v) else v, users)
                         for metric, v in values.items())
         (per_user.select(F.lit(rd).alias("night"), F.lit(name).alias("model"), "user_id", "ndcg")
          .write.mode("overwrite").parquet(per_user_at.backtest_users(last, rd, name)))
-        per_user.unpersist()
+        release(per_user)
+        release(built)
 
     for name, built in lists.items():
         scored(name, built)

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shoprank.errors import EmptyStageError
+from shoprank.materialise import release
 from shoprank.night import Night, stage
 from shoprank.score import prices_required, sellable
 from shoprank.snapshot import Snapshot
@@ -54,7 +55,9 @@ def run(night: Night) -> dict:
         _, snap_at = night_snapshot(night)
         snap = snap_at(night.windows.end)
         users = night.tables.require("user_features", rd, "features").select("user_id", "top_categories")
-        result = night.tables.replace_partition(snap.candidates(users, rd), "candidates", rd, night.run_version)
+        candidates = snap.candidates(users, rd)
+        result = night.tables.replace_partition(candidates, "candidates", rd, night.run_version)
+        release(candidates)
         if result.rows == 0 and not result.skipped:
             raise EmptyStageError(f"no candidates for the {users.count()} active users of {rd}")
         return {"candidates": result.rows}

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from shoprank import examples as ex
 from shoprank.errors import EmptyStageError
+from shoprank.materialise import release
 from shoprank.night import Night, stage
 from shoprank.snapshot import Snapshot
 from shoprank.stages.candidates import night_snapshot
@@ -40,13 +41,12 @@ def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
 
 def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, splits: tuple[str, ...],
                  k: int, night: Night) -> tuple[dict[str, DataFrame], DataFrame]:
-    """({split: the window's lists with features}, its candidates: cached, the caller
-    unpersists them). Candidates are built once: each split's lists read them."""
+    """({split: the window's lists with features}, its candidates: materialised, the caller
+    releases them). Candidates are built once: each split's lists read them."""
     e = night.cfg.examples
     labels = ex.label_pairs(history, snap.t, e.label_days, snap.events, night.cfg.evaluate.relevant_actions)
     users = labels.select("user_id").distinct().join(snap.events.select("user_id").distinct(), "user_id")
-    candidates = snap.candidates(snap.users(users), night.run_date).cache()
-    candidates.count()
+    candidates = snap.candidates(snap.users(users), night.run_date)
     out = {}
     for split in splits:
         if split == "validation":  # the served set: every candidate, no random catalogue items
@@ -89,7 +89,7 @@ def run(night: Night) -> dict:
                          k, start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
                 out[f"{split_}{k}"] = {"lists": stats.lists, "rows": stats.rows,
                                        "positives": int(stats.positives or 0)}
-            candidates.unpersist()
+            release(candidates)
         pool.unpersist()
         if not any(v["lists"] for k, v in out.items() if k.startswith("train")):
             raise EmptyStageError(f"no training list has a positive: no user interacted with a candidate in the "

@@ -1,0 +1,41 @@
+"""Named steps that compute a frame once and cut its lineage.
+
+A night's recall runs ten sources, each a plan of joins, windows and model fits; the
+lists, features and scores built on them would otherwise carry every source's whole
+plan (tens of MB of plan text, analysed and optimised again by every action, which
+cost more than the work itself on small shops). `materialise` computes a frame once
+into the executors' block stores (memory, spilling to disk) and returns a frame whose
+plan is just those blocks; `release` frees them.
+
+The blocks are not recomputed if an executor holding some is lost: the action fails
+with CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND and the stage fails. Stages write idempotently,
+so re-running it (Airflow's retry, or the same command) is the recovery.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+
+
+def _checkpointed_rdd(df: DataFrame):
+    plan = df._jdf.queryExecution().logical()  # noqa: SLF001 - the JVM plan: no public handle on the blocks
+    if plan.getClass().getSimpleName() != "LogicalRDD":
+        return None
+    rdd = plan.rdd()
+    return rdd if rdd.isCheckpointed() else None
+
+
+def materialise(df: DataFrame) -> DataFrame:
+    """`df` computed now (an action), as a frame with no lineage; a frame that is
+    already materialised is returned as it is."""
+    return df if _checkpointed_rdd(df) is not None else df.localCheckpoint(eager=True)
+
+
+def release(df: DataFrame) -> None:
+    """Free what `materialise` (or `cache`) kept of `df`; frames built on it can no
+    longer be computed."""
+    rdd = _checkpointed_rdd(df)
+    if rdd is not None:
+        rdd.unpersist(False)
+    else:
+        df.unpersist()
