@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta demo-taobao demo-movielens eval-real clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als demo-taobao demo-movielens eval-real clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -56,6 +56,9 @@ bench-etl: setup
 
 bench-delta: setup
 	$(PY) bench/bench_delta.py
+
+bench-als: setup
+	$(PY) bench/bench_als.py
 
 ## make package: the library as a zip for spark-submit --py-files on a cluster
 package:

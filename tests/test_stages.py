@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from shoprank import examples as ex
 from shoprank import recall
+from shoprank.baselines import als, dense_index
 from shoprank.config import CandidatesConf, GateConf
 from shoprank.features import feature_names, item_features, pair_features, user_features
 from shoprank.materialise import materialise, release
@@ -147,6 +148,34 @@ def test_ease_source_scores_unseen_items_by_the_closed_form(spark):
         unseen = sorted((j for j in range(4) if x[n, j] == 0), key=lambda j: (-scores[n, j], items[j]))[:2]
         want.update({(u, items[j]): scores[n, j] for j in unseen})
     assert got == pytest.approx(want)
+
+
+def test_als_top_items_are_the_fitted_factors_best_unseen_allowed_items(spark):
+    events = [(f"u{u}", f"i{(u * 3 + j) % 9}", "purchase" if j == 0 else "view", j + 1, "c", 1.0)
+              for u in range(8) for j in range(3 + u % 3)]
+    ev = interactions(spark, events)
+    allowed = ev.select("item_id").distinct().filter("item_id != 'i4'")
+    users, items = dense_index(ev.select("user_id"), "user"), dense_index(ev.select("item_id"), "item")
+    train = als.confidences(ev, users, items)
+    assert {(r.user_id, r.item_id): r.confidence for r in train.collect()} == {
+        (u, i): float(sum(5.0 if a == "purchase" else 1.0 for u2, i2, a, *_ in events if (u2, i2) == (u, i)))
+        for u, i, *_ in events}
+    model = als.fit(train, rank=3, iterations=5, reg=0.1, alpha=1.0, seed=1)
+    got = als.recommend(model, users, items, train.select("user_id", "item_id"), allowed, k=2, depth=9)
+    uf = {r.id: np.array(r.features) for r in model.userFactors.collect()}
+    vf = {r.id: np.array(r.features) for r in model.itemFactors.collect()}
+    user_idx = {r.user_id: r.user_idx for r in users.collect()}
+    item_idx = {r.item_id: r.item_idx for r in items.collect()}
+    seen = {(u, i) for u, i, *_ in events}
+    want = {}
+    for u, ui in user_idx.items():  # brute force over every item, in plain Python
+        fresh = [i for i in item_idx if i != "i4" and (u, i) not in seen]
+        best = sorted(fresh, key=lambda i: (-float(uf[ui] @ vf[item_idx[i]]), i))[:2]
+        want.update({(u, i): float(uf[ui] @ vf[item_idx[i]]) for i in best})
+    assert {(r.user_id, r.item_id): r.score for r in got.collect()} == pytest.approx(want, rel=1e-4)
+    top = als.top_items(ev, ev.select("user_id").distinct().filter("user_id != 'u0'"), allowed, 2, 3, 5, 0.1, 1.0, 1)
+    pairs = [(r.user_id, r.item_id) for r in top.collect()]
+    assert len(pairs) == 14 and not {p for p in pairs if p in seen or p[1] == "i4" or p[0] == "u0"}
 
 
 def test_candidate_sources_merge_and_exclude(spark):

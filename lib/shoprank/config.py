@@ -141,6 +141,9 @@ class CandidatesConf:
     transition_steps: int = num(3, 1, 100)  # transitions reach this many items ahead
     neighbours: int = num(50, 1, 100_000)  # neighbours kept per item in item graphs and kNN
     als_rank: int = num(32, 1, 4096)
+    als_iterations: int = num(10, 1, 1000)  # MLlib's default; each costs a few Spark stages
+    als_reg: float = num(0.1, 0)
+    als_alpha: float = num(1.0, 0, INF, lo_open=True)  # confidence = 1 + alpha * action-weighted events
     # EASE inverts an items x items matrix in one task: its most popular items only
     ease_max_items: int = num(5000, 1, 40_000)
     ease_lambda: float = num(500.0, 0, INF, lo_open=True)
@@ -217,6 +220,9 @@ class BacktestConf:
 
     popular_days: int = num(30, 1, 100_000)
     als_rank: int = num(64, 1, 4096)
+    als_iterations: int = num(10, 1, 1000)
+    als_reg: float = num(0.1, 0)
+    als_alpha: float = num(1.0, 0, INF, lo_open=True)
     knn_neighbours: int = num(100, 1, 100_000)
     ease_max_items: int = num(10_000, 1, 40_000)  # EASE inverts an items x items matrix in one task
     ease_lambda: float = num(500.0, 0, INF, lo_open=True)

@@ -35,10 +35,17 @@ Baseline = Callable[[BaselineInputs], DataFrame]
 
 def baselines(params: BacktestConf) -> dict[str, Baseline]:
     """Every baseline by the name it is reported under."""
-    from shoprank.baselines import ease, popular, replay_models
+    from shoprank.baselines import als, ease, popular, replay_models
 
-    return {f"popular_{params.popular_days}d": popular.lists, "als": replay_models.als_lists,
+    return {f"popular_{params.popular_days}d": popular.lists, "als": als.lists,
             "item_knn": replay_models.item_knn_lists, "ease": ease.lists}
+
+
+def dense_index(ids: DataFrame, name: str) -> DataFrame:
+    """Distinct values of a one-column frame -> (value, <name>_idx 0..n-1), in Spark."""
+    col = ids.columns[0]
+    rdd = ids.distinct().rdd.map(lambda r: r[0]).zipWithIndex()
+    return rdd.toDF([col, f"{name}_idx"]).withColumn(f"{name}_idx", F.col(f"{name}_idx").cast("int"))
 
 
 def top_k(scores: DataFrame, k: int, exclude: DataFrame | None = None, allowed: DataFrame | None = None) -> DataFrame:

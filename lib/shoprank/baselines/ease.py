@@ -21,8 +21,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from shoprank.baselines import BaselineInputs, top_k
-from shoprank.baselines.replay_models import dense_index
+from shoprank.baselines import BaselineInputs, dense_index, top_k
 from shoprank.materialise import materialise
 
 log = logging.getLogger(__name__)

@@ -15,4 +15,4 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
     history = latest_events(inputs.history, p.graph_events_per_user)
     return fit_predict(item_knn(p.neighbours), history, inputs.users.select("user_id"), inputs.allowed,
-                       p.per_source, weights=False)
+                       p.per_source)
