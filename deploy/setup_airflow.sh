@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# A separate venv for Airflow: its dependency pins must not move the ML stack's.
+# A separate venv for Airflow 3 and its Spark provider (SparkSubmitOperator): their
+# dependency pins must not move the ML stack's. A venv of another version is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SHOPRANK_AIRFLOW_VENV:-.venv-airflow}"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP="$VENV/.installed"
-WANT="apache-airflow==2.10.5"
+WANT="apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then exit 0; fi
-[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+[[ -f "$VENV/pyvenv.cfg" ]] && rm -rf "$VENV"
+"$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -m pip install --quiet "$WANT" 2>&1 | grep -v -E "is ignored|does not provide the extra" || true
+# shellcheck disable=SC2086  # WANT is a list of requirements
+"$VENV/bin/python" -m pip install --quiet $WANT 2>&1 | grep -v -E "is ignored|does not provide the extra" || true
 "$VENV/bin/airflow" version >/dev/null
+"$VENV/bin/python" -c "import airflow.providers.apache.spark.operators.spark_submit"
 echo "$WANT" > "$STAMP"

@@ -1,9 +1,11 @@
-"""The Airflow DAG, run for real by Airflow (`airflow dags test`): every stage task
-spark-submits its job on a tiny generated dataset and must succeed."""
+"""The Airflow 3 DAG, run for real by Airflow (`airflow dags test`): every stage task is a
+SparkSubmitOperator that submits its job on a tiny generated dataset and must succeed,
+publishing the night before the one the schedule fired on."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 import subprocess
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from shoprank.config import load_config
 from shoprank.generate import generate
@@ -38,19 +41,33 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     home = tmp_path / "airflow"
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "shoprank_nightly.py").symlink_to(ROOT / "deploy" / "airflow" / "shoprank_nightly.py")
+    bin_dir = Path(sys.executable).parent  # spark-submit: on the worker's PATH, as the provider requires
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"), "SHOPRANK_HOME": str(ROOT),
-           "SHOPRANK_PYTHON": sys.executable, "SHOPRANK_SPARK_SUBMIT": str(Path(sys.executable).parent / "spark-submit"),
+           "SHOPRANK_PYTHON": sys.executable, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+           "AIRFLOW_CONN_SHOPRANK_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
            "SHOPRANK_RETRIES": "0", "SHOPRANK_ARGS": " ".join(f"--set {shlex.quote(o)}" for o in overrides)}
-    subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
-    errors = subprocess.run([str(AIRFLOW), "dags", "list-import-errors"], env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert "shoprank_nightly" not in errors.stdout, errors.stdout
-    proc = subprocess.run([str(AIRFLOW), "dags", "test", "shoprank_nightly", run_date.isoformat()], env=env,
-                          capture_output=True, text=True, timeout=1800)
+
+    def airflow(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+    def rows(*args: str) -> list[dict]:  # `-o json` prints one JSON line after any warnings
+        out = airflow(*args, "-o", "json").stdout
+        return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("[")))
+
+    assert airflow("db", "migrate").returncode == 0
+    parsed = airflow("dags", "reserialize")
+    assert parsed.returncode == 0, parsed.stdout[-2000:] + parsed.stderr[-2000:]
+    assert [d["dag_id"] for d in rows("dags", "list")] == ["shoprank_nightly"]
+    # Fired at 02:30 on the 22nd: the night of the 21st, the day that has just ended.
+    fired = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(2, 30), dt.UTC)
+    proc = airflow("dags", "test", "shoprank_nightly", fired.isoformat(), timeout=1800)
     log = proc.stdout + proc.stderr
-    succeeded = {s for s in STAGES if f"task_id={s}, run_id" in log and
-                 any(f"SUCCESS. dag_id=shoprank_nightly, task_id={s}," in line for line in log.splitlines())}
-    assert succeeded == set(STAGES), log[-4000:]
-    assert (tmp_path / "wh" / "recommendations" / "_delta_log").is_dir()
+    [run] = rows("dags", "list-runs", "shoprank_nightly")
+    states = {t["task_id"]: t["state"] for t in rows("tasks", "states-for-dag-run", "shoprank_nightly", run["run_id"])}
+    assert states == dict.fromkeys(STAGES, "success"), log[-4000:]
+    assert run["state"] == "success"
+    assert f"--run-date {run_date.isoformat()} " in log
+    published = DeltaTable(str(tmp_path / "wh" / "recommendations")).to_pyarrow_table(columns=["run_date"])
+    assert set(published.column("run_date").to_pylist()) == {run_date}
     assert (tmp_path / "wh" / "metrics" / "_delta_log").is_dir()

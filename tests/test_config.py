@@ -103,3 +103,17 @@ def test_shipped_dataset_configs_load():
     for name in ("taobao", "movielens"):
         cfg = load_config(f"conf/{name}.toml")
         assert cfg.input.actions_path
+
+
+def test_workdir_resolves_the_config_and_its_relative_paths(tmp_path, monkeypatch):
+    from shoprank.cli import main
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "shop.toml").write_text(
+        '[input]\nactions_path = "data/actions"\nitems_path = "data/items"\n'
+        "[generate]\nusers = 5\nitems = 4\ndays = 1\n")
+    monkeypatch.chdir("/")  # a scheduler's working directory is anywhere
+    args = ["generate", "--workdir", str(tmp_path), "--conf", "conf/shop.toml", "--run-date", "2026-11-21"]
+    assert main(args) == 0
+    assert any((tmp_path / "data" / "actions").iterdir()) and any((tmp_path / "data" / "items").iterdir())
+    assert main([*args[:2], str(tmp_path / "missing"), *args[3:]]) == ConfigError.exit_code

@@ -1,44 +1,65 @@
-"""Airflow DAG: the shoprank night, one task per stage, each a spark-submit of jobs/<stage>.py.
+"""Airflow 3 DAG: the shoprank night, one SparkSubmitOperator per stage (jobs/<stage>.py).
 
-Variables (Airflow Variables or environment, with defaults for a local install):
-- SHOPRANK_HOME: checkout of this repository (default: two levels above this file)
+The Spark master comes from an Airflow connection (`SHOPRANK_SPARK_CONN`, default
+`shoprank_spark`, type `spark`): host `local[2]`, `spark://host:7077`, `yarn` or
+`k8s://https://host:443`, deploy mode in its extras. For example:
+
+    AIRFLOW_CONN_SHOPRANK_SPARK='{"conn_type": "spark", "host": "spark://master:7077"}'
+
+`spark-submit` must be on the PATH of the Airflow worker (the provider's rule; the
+shoprank venv's `bin/` holds one). Settings, from the environment with defaults for a
+local install:
+- SHOPRANK_HOME: checkout of this repository (default: two levels above this file);
+  relative paths in the config resolve against it (`--workdir`)
 - SHOPRANK_CONF: config file (default: conf/local.toml)
-- SHOPRANK_SPARK_SUBMIT: spark-submit to use (default: $SHOPRANK_HOME/.venv/bin/spark-submit)
-- SHOPRANK_SUBMIT_ARGS: extra spark-submit arguments, e.g. "--master yarn --py-files dist/shoprank.zip"
-- SHOPRANK_ARGS: extra shoprank arguments, e.g. "--set storage.warehouse=/data/wh"
+- SHOPRANK_PYTHON: the Python of the driver and executors (default: $SHOPRANK_HOME/.venv/bin/python)
+- SHOPRANK_PY_FILES, SHOPRANK_ARCHIVES: spark-submit's --py-files and --archives on a cluster
+  (`make package` builds dist/shoprank.zip; a venv-pack archive ships the environment)
+- SHOPRANK_SPARK_CONF: a JSON object of extra Spark settings (e.g. spark.pyspark.python
+  pointing into the unpacked archive)
+- SHOPRANK_ARGS: extra shoprank arguments, e.g. "--set storage.warehouse=s3a://shop/wh"
 - SHOPRANK_RETRIES: task retries (default 2)
 
-Every task passes the DAG run's logical date as --run-date and a per-DAG-run
---run-version, so a retried task replaces its run-date partitions and skips
-commits that already landed. A non-zero exit (gate breach, reconciliation
-failure, ...) fails the task and stops the downstream stages.
+The schedule fires at 02:30 UTC for the day that has just ended: the run date is the
+logical date (the firing time under Airflow 3's cron timetable) minus one day. Every task
+passes it as --run-date with a per-DAG-run --run-version, so a retried task replaces its
+run-date partitions and skips commits that already landed. A non-zero exit (gate breach,
+reconciliation failure, ...) fails the task and stops the downstream stages.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow import DAG
-from airflow.operators.bash import BashOperator
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG
 
 STAGES = ["ingest", "gate", "embeddings", "features", "examples", "candidates", "train", "score", "evaluate"]
-HOME = os.environ.get("SHOPRANK_HOME", str(Path(__file__).resolve().parents[2]))
+HOME = Path(os.environ.get("SHOPRANK_HOME", str(Path(__file__).resolve().parents[2])))
 CONF = os.environ.get("SHOPRANK_CONF", "conf/local.toml")
-SUBMIT = os.environ.get("SHOPRANK_SPARK_SUBMIT", f"{HOME}/.venv/bin/spark-submit")
-SUBMIT_ARGS = os.environ.get("SHOPRANK_SUBMIT_ARGS", "--master local[2]")
-PYTHON = os.environ.get("SHOPRANK_PYTHON", f"{HOME}/.venv/bin/python")
-EXTRA = os.environ.get("SHOPRANK_ARGS", "")
+CONN = os.environ.get("SHOPRANK_SPARK_CONN", "shoprank_spark")
+PYTHON = os.environ.get("SHOPRANK_PYTHON", str(HOME / ".venv" / "bin" / "python"))
+EXTRA = shlex.split(os.environ.get("SHOPRANK_ARGS", ""))
 RETRIES = int(os.environ.get("SHOPRANK_RETRIES", "2"))
+SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON,
+              "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": "2", **json.loads(os.environ.get("SHOPRANK_SPARK_CONF", "{}"))}
 
 
-def stage_command(stage: str) -> str:
-    # dag_run.start_date is fixed for a DAG run, so its retries share the version.
-    return (f"cd {HOME} && {SUBMIT} {SUBMIT_ARGS} jobs/{stage}.py --conf {CONF} "
-            "--run-date {{ ds }} --run-version {{ (dag_run.start_date.timestamp() | int) if dag_run.start_date else 1 }} "
-            f"{EXTRA}")
+def _under_home(paths: str) -> str | None:
+    """Comma-separated local paths made absolute against the checkout (URIs unchanged)."""
+    if not paths:
+        return None
+    return ",".join(p if "://" in p or p.startswith("/") else str(HOME / p) for p in paths.split(","))
 
+
+# The day that has just ended; dag_run.start_date is fixed for a DAG run, so its retries
+# share the version.
+RUN_DATE = "{{ macros.ds_add((logical_date or dag_run.run_after) | ds, -1) }}"
+RUN_VERSION = "{{ (dag_run.start_date.timestamp() | int) if dag_run.start_date else 1 }}"
 
 with DAG(
     dag_id="shoprank_nightly",
@@ -50,9 +71,14 @@ with DAG(
     default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5)},
     tags=["shoprank"],
 ) as dag:
-    env = {"PYSPARK_PYTHON": PYTHON, "PYSPARK_DRIVER_PYTHON": PYTHON, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "JAVA_HOME": os.environ.get("JAVA_HOME", "")}
-    tasks = [BashOperator(task_id=s, bash_command=stage_command(s), env=env, append_env=True) for s in STAGES]
+    tasks = [
+        SparkSubmitOperator(
+            task_id=stage, conn_id=CONN, application=str(HOME / "jobs" / f"{stage}.py"), name=f"shoprank-{stage}",
+            application_args=["--workdir", str(HOME), "--conf", CONF, "--run-date", RUN_DATE,
+                              "--run-version", RUN_VERSION, *EXTRA],
+            conf=SPARK_CONF, py_files=_under_home(os.environ.get("SHOPRANK_PY_FILES", "")),
+            archives=_under_home(os.environ.get("SHOPRANK_ARCHIVES", "")))
+        for stage in STAGES
+    ]
     for upstream, downstream in zip(tasks, tasks[1:], strict=False):
         upstream >> downstream

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from shoprank.errors import ShopRankError
+from shoprank.errors import ConfigError, ShopRankError
 from shoprank.stages import NIGHTLY
 
 log = logging.getLogger("shoprank")
@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
                     "what users did next, beside baselines.")
     p.add_argument("stage", choices=STAGE_NAMES, help="what to run")
     p.add_argument("--conf", required=True, help="config file, e.g. conf/local.toml")
+    p.add_argument("--workdir", default=None, help="resolve relative paths (--conf and the local paths in "
+                   "it) against this directory instead of the working directory, e.g. from a scheduler")
     p.add_argument("--run-date", required=True, type=_date, help="the night to run, YYYY-MM-DD")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable)")
@@ -108,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from shoprank.config import load_config
 
+        if args.workdir:  # before any path is read: the config and its relative paths
+            if not os.path.isdir(args.workdir):
+                raise ConfigError(f"--workdir: expected an existing directory, found {args.workdir!r}")
+            os.chdir(args.workdir)
         cfg = load_config(args.conf, args.overrides)
         if args.stage == "generate":
             from shoprank.generate import generate
