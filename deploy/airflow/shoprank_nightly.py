@@ -9,8 +9,9 @@ The Spark master comes from an Airflow connection (`SHOPRANK_SPARK_CONN`, defaul
 `spark-submit` must be on the PATH of the Airflow worker (the provider's rule; the
 shoprank venv's `bin/` holds one). Settings, from the environment with defaults for a
 local install:
-- SHOPRANK_HOME: checkout of this repository (default: two levels above this file);
-  relative paths in the config resolve against it (`--workdir`)
+- SHOPRANK_HOME: checkout of this repository (default: two levels above this file)
+- SHOPRANK_WORKDIR: where the driver resolves relative paths in the config (`--workdir`;
+  default: SHOPRANK_HOME; empty in cluster deploy mode, where the driver runs elsewhere)
 - SHOPRANK_CONF: config file (default: conf/local.toml)
 - SHOPRANK_PYTHON: the Python of the driver and executors (default: $SHOPRANK_HOME/.venv/bin/python)
 - SHOPRANK_PY_FILES, SHOPRANK_ARCHIVES: spark-submit's --py-files and --archives on a cluster
@@ -43,6 +44,7 @@ HOME = Path(os.environ.get("SHOPRANK_HOME", str(Path(__file__).resolve().parents
 CONF = os.environ.get("SHOPRANK_CONF", "conf/local.toml")
 CONN = os.environ.get("SHOPRANK_SPARK_CONN", "shoprank_spark")
 PYTHON = os.environ.get("SHOPRANK_PYTHON", str(HOME / ".venv" / "bin" / "python"))
+WORKDIR = os.environ.get("SHOPRANK_WORKDIR", str(HOME))
 EXTRA = shlex.split(os.environ.get("SHOPRANK_ARGS", ""))
 RETRIES = int(os.environ.get("SHOPRANK_RETRIES", "2"))
 SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON,
@@ -74,8 +76,8 @@ with DAG(
     tasks = [
         SparkSubmitOperator(
             task_id=stage, conn_id=CONN, application=str(HOME / "jobs" / f"{stage}.py"), name=f"shoprank-{stage}",
-            application_args=["--workdir", str(HOME), "--conf", CONF, "--run-date", RUN_DATE,
-                              "--run-version", RUN_VERSION, *EXTRA],
+            application_args=[*(["--workdir", WORKDIR] if WORKDIR else []), "--conf", CONF,
+                              "--run-date", RUN_DATE, "--run-version", RUN_VERSION, *EXTRA],
             conf=SPARK_CONF, py_files=_under_home(os.environ.get("SHOPRANK_PY_FILES", "")),
             archives=_under_home(os.environ.get("SHOPRANK_ARCHIVES", "")))
         for stage in STAGES
