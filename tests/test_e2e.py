@@ -126,6 +126,10 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(f
     assert refit == (summary["train"]["best_epoch"] > 0)  # refit (on by default) follows a trained epoch
     assert m[("diagnostic", "ranker_in_sample" if refit else "ranker", "auc")].list_date is None
     assert summary["train"]["ranks"] == 2
+    # the untrained start was chosen on every labelled list, training windows' and validation's
+    examples = summary["examples"]
+    assert summary["train"]["start_lists"] == sum(v["lists"] for k, v in examples.items() if not k.startswith("refit"))
+    assert summary["train"]["start_lists"] > examples["validation0"]["lists"]
     assert summary["quality_report"].endswith("quality.html")
 
 

@@ -99,10 +99,19 @@ def test_each_source_alone_is_a_prior_the_fusion_breaking_its_ties():
     assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
 
 
+def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():
+    from shoprank.ml.train import pick_prior
+
+    assert pick_prior({"fusion": 0.2, "source:a": 0.3, "source:b": 0.1}) == "source:a"
+    assert pick_prior({"source:a": 0.3, "fusion": 0.3, "source:b": 0.3}) == "fusion"
+    assert pick_prior({"fusion": math.nan, "source:a": 0.0}) == "source:a"
+
+
 def _history(*epochs):
-    """Training history: epoch 0 (the start) then (phase, val NDCG) per epoch."""
-    return [{"epoch": 0, "phase": "prior", "val_ndcg": epochs[0]}] + [
-        {"epoch": n, "phase": phase, "val_ndcg": v} for n, (phase, v) in enumerate(epochs[1:], 1)]
+    """Training history: epoch 0 (the start) then (phase, val NDCG[, gain's standard error]) per epoch."""
+    return [{"epoch": 0, "phase": "prior", "val_ndcg": epochs[0], "gain_se": 0.0}] + [
+        {"epoch": n, "phase": e[0], "val_ndcg": e[1], "gain_se": e[2] if len(e) > 2 else 0.0}
+        for n, e in enumerate(epochs[1:], 1)]
 
 
 @pytest.mark.parametrize(("history", "schedule"), [
@@ -114,6 +123,21 @@ def _history(*epochs):
     (_history(math.nan, ("fusion", math.nan)), []),  # no validation list: nothing was chosen
 ])
 def test_refit_replays_the_epochs_that_led_to_the_kept_one(history, schedule):
-    from shoprank.ml.train import refit_schedule
+    from shoprank.ml.train import kept_epoch, refit_schedule
 
-    assert refit_schedule(history) == schedule
+    assert refit_schedule(history, kept_epoch(history, 1.0)) == schedule
+
+
+@pytest.mark.parametrize(("history", "kept"), [
+    (_history(0.30, ("fusion", 0.32, 0.03), ("full", 0.31, 0.02)), 0),  # +0.02, +0.01: within one standard error
+    (_history(0.30, ("fusion", 0.32, 0.01), ("full", 0.31, 0.005)), 1),  # +0.02, two standard errors
+    (_history(0.30, ("fusion", 0.32, math.inf)), 0),  # one validation list: no error estimate
+    (_history(0.30, ("fusion", 0.29, 0.001)), 0),
+    (_history(0.30, ("fusion", 0.32, 0.005), ("full", 0.33, 0.05)), 1),  # the best is noise, epoch 1 is not
+])
+def test_a_trained_epoch_is_served_only_if_it_beats_the_start_beyond_noise(history, kept):
+    from shoprank.ml.train import kept_epoch
+
+    assert kept_epoch(history, 1.0) == kept
+    any_gain = max(range(len(history)), key=lambda e: history[e]["val_ndcg"] if history[e]["val_ndcg"] > 0.30 else 0)
+    assert kept_epoch(history, 0.0) == any_gain  # 0: the best epoch with any gain

@@ -172,6 +172,14 @@ class TrainConf:
     epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch
     patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
     loss: str = choice("listwise", ("listwise", "binary"))
+    # The lists the untrained start (the sources' fusion or one source) is chosen on:
+    # every labelled list ("all": training windows too; nothing is fitted, so more lists
+    # only cut the luck of a small validation window) or the validation window's alone.
+    prior_lists: str = choice("all", ("all", "validation"))
+    # The best trained epoch replaces that start only if its validation gain exceeds this
+    # many standard errors of the per-list gain: on a window of a few lists the best of
+    # many epochs wins by chance (0: any gain).
+    min_gain_se: float = num(1.0, 0, 100)
     batch_size: int = num(32, 1, 10**6)  # lists per step and rank
     embedding_dim: int = num(16, 1, 4096)
     hidden: tuple[str, ...] = ("64", "32")  # hidden layer widths of the deep part

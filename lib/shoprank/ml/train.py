@@ -9,15 +9,20 @@ reached by a linear warmup over its first epoch, and its own early stopping. Aft
 epoch every rank scores its own validation lists and one allreduce gives the mean NDCG@k,
 so all ranks see the same number and stop together after `patience` epochs without
 improvement. Epoch 0 is the untrained model (the fusion of the recall sources or one
-source alone, whichever validates best): training must beat it to be kept; the best
-epoch of either phase is. Then, if a trained epoch was kept and the night has `refit_files`
-(the validation window's labels as training lists), the model is trained again from the
-same start for the same epochs of each phase on the training windows plus that window:
-validation chose how long to train, and the served model learns from the newest labels
-too (it cannot be validated any more; the selection-time NDCG is what is reported).
-Rank 0 alone logs the epoch
-lines, writes checkpoints and the model (locally, then to the artifact store). On a GPU
-cluster each rank pins the GPU of its local rank.
+source alone): with `prior_lists = "all"` the start is the one with the best NDCG over
+every labelled list (training windows and validation: an untrained ranking fits nothing,
+so more lists only make the choice less of a lottery on a small validation window),
+else over the validation lists alone. The epoch served is the best of either phase on
+validation among those whose gain over the start's validation NDCG exceeds `min_gain_se`
+standard errors of the per-list gain (paired over the same lists), else the start: on a
+validation window of a few lists the best of many epochs "wins" by chance. Then, if a
+trained epoch was kept and the night has `refit_files` (the validation window's labels as
+training lists), the model is trained again from the same start for the same epochs of
+each phase on the training windows plus that window: validation chose how long to train,
+and the served model learns from the newest labels too (it cannot be validated any more;
+the selection-time NDCG is what is reported). Rank 0 alone logs the epoch lines, writes
+checkpoints and the model (locally, then to the artifact store). On a GPU cluster each
+rank pins the GPU of its local rank.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class TrainParams:
     learning_rate: float
     patience: int
     loss: str  # listwise | binary
+    prior_lists: str  # all | validation: the lists the untrained start is chosen on
+    min_gain_se: float  # a trained epoch must beat the start by this many standard errors
     list_size: int  # training lists' padded size
     validation_list_size: int  # validation lists hold every candidate of the user
     k: int
@@ -52,16 +59,32 @@ class TrainParams:
     spec: dict
 
 
-def refit_schedule(history: list[dict]) -> list[tuple[str, int]]:
+def _ndcg(h: dict) -> float:  # NaN (no validation list) never wins, as in the loop
+    return h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"] else -1.0
+
+
+def beats_start(h: dict, start: dict, min_gain_se: float) -> bool:
+    """Whether epoch `h` gains more over the untrained start than `min_gain_se` standard
+    errors of its per-list gain: less is noise a small validation window cannot tell
+    from skill."""
+    bar = min_gain_se * h["gain_se"] if min_gain_se else 0.0  # 0: any gain, even on one list (inf)
+    return h["epoch"] > 0 and h["val_ndcg"] - start["val_ndcg"] > bar
+
+
+def kept_epoch(history: list[dict], min_gain_se: float) -> int:
+    """The epoch served: the best on validation (the first of equals: a later epoch must
+    beat it) among those that beat the start beyond noise; the start if none does."""
+    clear = [h for h in history if beats_start(h, history[0], min_gain_se)]
+    return max(clear, key=_ndcg)["epoch"] if clear else 0
+
+
+def refit_schedule(history: list[dict], kept: int) -> list[tuple[str, int]]:
     """(phase, epochs) that lead from the start to the kept epoch: the fusion phase up
     to its best epoch (the full phase starts from it), then the full phase up to the kept
     epoch. Empty when the untrained start was kept."""
-    def ndcg(h: dict) -> float:  # NaN (no validation list) never wins, as in the loop
-        return h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"] else -1.0
-
-    best = max(history, key=ndcg)  # the first of equals: a later epoch must beat it
-    if best["epoch"] == 0:
+    if kept == 0:
         return []
+    best, ndcg = history[kept], _ndcg
     trained = [h for h in history if h["epoch"] > 0]
     fusion = [h for h in trained if h["phase"] == "fusion"]
     if best["phase"] == "fusion":
@@ -71,20 +94,24 @@ def refit_schedule(history: list[dict]) -> list[tuple[str, int]]:
     return ([("fusion", fusion.index(prior) + 1)] if prior["epoch"] else []) + [("full", full.index(best) + 1)]
 
 
-def _validation_ndcg(model, ds, k: int) -> tuple[float, float]:
-    """(sum of NDCG@k over this rank's validation lists, their number)."""
+def pick_prior(ndcg: dict[str, float]) -> str:
+    """The untrained start with the best NDCG (NaN, no list: never); the fusion on a tie."""
+    return max(ndcg, key=lambda n: (ndcg[n] if ndcg[n] == ndcg[n] else -1.0, n == "fusion"))
+
+
+def _list_ndcg(model, ds, k: int):
+    """NDCG@k of each of this rank's lists in `ds` that hold a positive, in order."""
+    import numpy as np
     import tensorflow as tf
 
     from shoprank.ml.model import ndcg_at, score_lists
 
-    total, count = 0.0, 0.0
+    out = [np.zeros(0)]
     for batch in ds:
         logits = score_lists(model, batch)
         has_pos = tf.reduce_sum(batch["label"], axis=1) > 0
-        ndcg = tf.boolean_mask(ndcg_at(logits, batch["label"], batch["mask"], k), has_pos)
-        total += float(tf.reduce_sum(ndcg))
-        count += float(tf.size(ndcg))
-    return total, count
+        out.append(tf.boolean_mask(ndcg_at(logits, batch["label"], batch["mask"], k), has_pos).numpy())
+    return np.concatenate(out).astype(np.float64)
 
 
 def train_on_rank(params: dict) -> dict:
@@ -155,28 +182,44 @@ def train_on_rank(params: dict) -> dict:
             opt.learning_rate.assign(peak)
             yield n, float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
 
-    def validate() -> float:
-        total, count = _validation_ndcg(model, val, p.k)
-        sums = hvd.allreduce(tf.constant([total, count], tf.float64), op=hvd.Sum).numpy()
-        return float(sums[0] / sums[1]) if sums[1] else float("nan")
+    def mean_ndcg(*sets) -> tuple[float, int]:
+        """(NDCG@k over every rank's lists of `sets`, pooled per list; their number)."""
+        v = np.concatenate([_list_ndcg(model, ds, p.k) for ds in sets])
+        sums = hvd.allreduce(tf.constant([v.sum(), len(v)], tf.float64), op=hvd.Sum).numpy()
+        return (float(sums[0] / sums[1]) if sums[1] else float("nan")), int(sums[1])
+
+    def validate(start=None) -> tuple[float, float]:
+        """(validation NDCG@k, standard error of its per-list gain over `start`: this
+        rank's per-list NDCG of the start, its lists come in the same order every time)."""
+        v = _list_ndcg(model, val, p.k)
+        d = v - (v if start is None else start)
+        s = hvd.allreduce(tf.constant([v.sum(), len(v), d.sum(), (d * d).sum()], tf.float64), op=hvd.Sum).numpy()
+        n = s[1]
+        if not n:
+            return float("nan"), float("nan")
+        var = max(s[3] / n - (s[2] / n) ** 2, 0.0) * n / (n - 1) if n > 1 else float("inf")
+        return float(s[0] / n), float(np.sqrt(var / n))
 
     scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
     hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
-    # Epoch 0 is the best untrained prior on validation (the fusion of the sources, or one
-    # source alone; the same allreduced numbers on every rank): an epoch is kept only if
-    # it beats it.
-    kernel, starts, tried = model.get_layer("wide_logit").kernel, priors(spec), {}
+    # Epoch 0 is the best untrained prior (the fusion of the sources, or one source alone;
+    # the same allreduced numbers on every rank), chosen on `prior_lists`: an epoch is kept
+    # only if it beats its validation NDCG.
+    judged = (val, dataset(train_files, spec.n_features, p.list_size, 16)) if p.prior_lists == "all" else (val,)
+    kernel, starts, tried, judged_lists = model.get_layer("wide_logit").kernel, priors(spec), {}, 0
     for name, weights in starts.items():
         kernel.assign(weights)
-        tried[name] = validate()
-    prior = max(tried, key=lambda n: (tried[n], n == "fusion"))
+        tried[name], judged_lists = mean_ndcg(*judged)
+    prior = pick_prior(tried)
     kernel.assign(starts[prior])
-    start_weights = model.get_weights()
-    best, best_epoch, best_weights = tried[prior], 0, start_weights
-    history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "priors": tried}]
+    start_weights, start_lists = model.get_weights(), _list_ndcg(model, val, p.k)
+    best, best_epoch, best_weights = validate()[0], 0, start_weights
+    kept = (best, 0, start_weights)  # (NDCG, epoch, weights) served
+    history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "gain_se": 0.0,
+                "priors": tried, "prior_lists": judged_lists}]
     if scratch is not None:
-        print(f"[rank 0] epoch 0 (prior {prior}; fusion {tried['fusion']:.4f}) val_ndcg@{p.k}={best:.4f}",
-              flush=True)
+        print(f"[rank 0] epoch 0 (prior {prior}, NDCG {tried[prior]:.4f} on {judged_lists} lists; fusion "
+              f"{tried['fusion']:.4f}) val_ndcg@{p.k}={best:.4f}", flush=True)
     start, epoch = time.time(), 0
     # Phase "fusion" fits the wide part alone (one weight per input: a learned fusion of the
     # sources and features that little data can still fit); phase "full" then trains
@@ -186,22 +229,29 @@ def train_on_rank(params: dict) -> dict:
         waited = 0
         for n, loss in phase_epochs(phase, train, steps):
             epoch += 1
-            ndcg = validate()
-            history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg})
-            improved = ndcg > best
+            ndcg, gain_se = validate(start_lists)
+            history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg, "gain_se": gain_se})
+            improved = ndcg > best  # early stopping follows the best epoch, noise or not
             if improved:
                 best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
             else:
                 waited += 1
+            if kept_epoch(history, p.min_gain_se) == epoch:  # the best that beats the start beyond noise
+                kept = (ndcg, epoch, best_weights if improved else model.get_weights())
             if scratch is not None:
-                print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f}"
+                print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f} "
+                      f"(gain over the start {ndcg - history[0]['val_ndcg']:+.4f} ± {gain_se:.4f})"
                       f"{' (best)' if improved else ''}", flush=True)
                 name = f"epoch-{epoch:02d}.weights.h5"
                 model.save_weights(scratch / name)
                 fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
             if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
                 break
-    schedule, refit_losses = refit_schedule(history) if p.refit_files else [], []
+    if kept[1] != best_epoch and scratch is not None:
+        print(f"[rank 0] epoch {best_epoch}'s gain over the start is within {p.min_gain_se} standard errors: "
+              f"{f'epoch {kept[1]}' if kept[1] else 'the start'} is kept", flush=True)
+    best, best_epoch, best_weights = kept
+    schedule, refit_losses = refit_schedule(history, best_epoch) if p.refit_files else [], []
     if schedule:  # the same start, the same epochs per phase, the newest window's lists too
         files = sorted(p.train_files + p.refit_files)[hvd.rank()::hvd.size()]
         refit, refit_steps = batches(files)
@@ -243,8 +293,10 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
     except RuntimeError as exc:  # a rank died; its traceback is in the log above
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)
-    log.info("untrained priors on validation (NDCG@%d): %s", params.k,
-             ", ".join(f"{n} {v:.4f}" for n, v in rank0["history"][0]["priors"].items()))
+    start = rank0["history"][0]
+    log.info("untrained priors on %d %s lists (NDCG@%d): %s", start["prior_lists"],
+             "labelled" if params.prior_lists == "all" else "validation", params.k,
+             ", ".join(f"{n} {v:.4f}" for n, v in start["priors"].items()))
     for h in rank0["history"]:
         loss = "" if h["loss"] is None else f" loss={h['loss']:.4f}"
         phase = f"prior {h['prior']}" if "prior" in h else h["phase"]
