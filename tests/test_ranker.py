@@ -107,6 +107,19 @@ def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():
     assert pick_prior({"fusion": math.nan, "source:a": 0.0}) == "source:a"
 
 
+@pytest.mark.parametrize(("on_val", "start"), [
+    ({"fusion": (0.30, 0.0), "source:a": (0.32, 0.01)}, "source:a"),  # +0.02, two standard errors
+    ({"fusion": (0.30, 0.0), "source:a": (0.32, 0.03)}, "fusion"),  # within one: all the lists decide
+    ({"fusion": (0.30, 0.0), "source:a": (0.29, 0.01)}, "fusion"),
+])
+def test_the_validation_window_overrides_the_start_chosen_on_all_lists_only_beyond_noise(on_val, start):
+    from shoprank.ml.train import pick_start
+
+    pooled = {"fusion": 0.25, "source:a": 0.20}
+    assert pick_start(pooled, on_val, 1.0) == start
+    assert pick_start(pooled, on_val, 0.0) == max(on_val, key=lambda n: on_val[n][0])  # 0: validation decides
+
+
 def _history(*epochs):
     """Training history: epoch 0 (the start) then (phase, val NDCG[, gain's standard error]) per epoch."""
     return [{"epoch": 0, "phase": "prior", "val_ndcg": epochs[0], "gain_se": 0.0}] + [

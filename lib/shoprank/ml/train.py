@@ -12,7 +12,9 @@ improvement. Epoch 0 is the untrained model (the fusion of the recall sources or
 source alone): with `prior_lists = "all"` the start is the one with the best NDCG over
 every labelled list (training windows and validation: an untrained ranking fits nothing,
 so more lists only make the choice less of a lottery on a small validation window),
-else over the validation lists alone. The epoch served is the best of either phase on
+unless the best on the validation window alone beats it there by more than `min_gain_se`
+standard errors of the paired per-list gain (the newest window is what serving resembles
+most where interest moves); with "validation", the best on validation. The epoch served is the best of either phase on
 validation among those whose gain over the start's validation NDCG exceeds `min_gain_se`
 standard errors of the per-list gain (paired over the same lists), else the start: on a
 validation window of a few lists the best of many epochs "wins" by chance. Then, if a
@@ -99,6 +101,18 @@ def pick_prior(ndcg: dict[str, float]) -> str:
     return max(ndcg, key=lambda n: (ndcg[n] if ndcg[n] == ndcg[n] else -1.0, n == "fusion"))
 
 
+def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]], min_gain_se: float) -> str:
+    """The untrained start: the best on every labelled list (`pooled`), unless the best on
+    the validation window alone beats it there beyond noise (`on_val`: name -> (NDCG,
+    standard error of its per-list gain over the pooled pick)). The newest window is
+    what serving resembles most where interest moves, but a few of its lists decide
+    nothing."""
+    prior = pick_prior(pooled)
+    rival = pick_prior({n: v[0] for n, v in on_val.items()})
+    bar = min_gain_se * on_val[rival][1] if min_gain_se else 0.0
+    return rival if on_val[rival][0] - on_val[prior][0] > bar else prior
+
+
 def _list_ndcg(model, ds, k: int):
     """NDCG@k of each of this rank's lists in `ds` that hold a positive, in order."""
     import numpy as np
@@ -182,17 +196,16 @@ def train_on_rank(params: dict) -> dict:
             opt.learning_rate.assign(peak)
             yield n, float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
 
-    def mean_ndcg(*sets) -> tuple[float, int]:
-        """(NDCG@k over every rank's lists of `sets`, pooled per list; their number)."""
-        v = np.concatenate([_list_ndcg(model, ds, p.k) for ds in sets])
+    def pooled(*lists) -> tuple[float, int]:
+        """(NDCG@k over every rank's lists, from each rank's per-list NDCG arrays; their number)."""
+        v = np.concatenate(lists)
         sums = hvd.allreduce(tf.constant([v.sum(), len(v)], tf.float64), op=hvd.Sum).numpy()
         return (float(sums[0] / sums[1]) if sums[1] else float("nan")), int(sums[1])
 
-    def validate(start=None) -> tuple[float, float]:
-        """(validation NDCG@k, standard error of its per-list gain over `start`: this
-        rank's per-list NDCG of the start, its lists come in the same order every time)."""
-        v = _list_ndcg(model, val, p.k)
-        d = v - (v if start is None else start)
+    def paired(v, base) -> tuple[float, float]:
+        """(NDCG@k over every rank's validation lists, standard error of the per-list gain
+        over `base`): `v` and `base` are this rank's per-list NDCG, in the same order."""
+        d = v - base
         s = hvd.allreduce(tf.constant([v.sum(), len(v), d.sum(), (d * d).sum()], tf.float64), op=hvd.Sum).numpy()
         n = s[1]
         if not n:
@@ -203,20 +216,25 @@ def train_on_rank(params: dict) -> dict:
     scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
     hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
     # Epoch 0 is the best untrained prior (the fusion of the sources, or one source alone;
-    # the same allreduced numbers on every rank), chosen on `prior_lists`: an epoch is kept
-    # only if it beats its validation NDCG.
-    judged = (val, dataset(train_files, spec.n_features, p.list_size, 16)) if p.prior_lists == "all" else (val,)
-    kernel, starts, tried, judged_lists = model.get_layer("wide_logit").kernel, priors(spec), {}, 0
+    # the same allreduced numbers on every rank), chosen on `prior_lists` with the validation
+    # window's own pick overriding beyond noise: an epoch is kept only if it beats it.
+    train_lists = dataset(train_files, spec.n_features, p.list_size, 16) if p.prior_lists == "all" else None
+    kernel, starts, tried, on_val = model.get_layer("wide_logit").kernel, priors(spec), {}, {}
     for name, weights in starts.items():
         kernel.assign(weights)
-        tried[name], judged_lists = mean_ndcg(*judged)
-    prior = pick_prior(tried)
+        on_val[name] = _list_ndcg(model, val, p.k)
+        judged = [on_val[name]] + ([] if train_lists is None else [_list_ndcg(model, train_lists, p.k)])
+        tried[name], judged_lists = pooled(*judged)
+    base = on_val[pick_prior(tried)]
+    validated = {name: paired(v, base) for name, v in on_val.items()}  # the same order on every rank
+    prior = pick_start(tried, validated, p.min_gain_se)
     kernel.assign(starts[prior])
-    start_weights, start_lists = model.get_weights(), _list_ndcg(model, val, p.k)
-    best, best_epoch, best_weights = validate()[0], 0, start_weights
+    start_weights, start_lists, best = model.get_weights(), on_val[prior], validated[prior][0]
+    best_epoch, best_weights = 0, start_weights
     kept = (best, 0, start_weights)  # (NDCG, epoch, weights) served
     history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "gain_se": 0.0,
-                "priors": tried, "prior_lists": judged_lists}]
+                "priors": tried, "prior_lists": judged_lists,
+                "priors_validation": {n: v[0] for n, v in validated.items()}}]
     if scratch is not None:
         print(f"[rank 0] epoch 0 (prior {prior}, NDCG {tried[prior]:.4f} on {judged_lists} lists; fusion "
               f"{tried['fusion']:.4f}) val_ndcg@{p.k}={best:.4f}", flush=True)
@@ -229,7 +247,7 @@ def train_on_rank(params: dict) -> dict:
         waited = 0
         for n, loss in phase_epochs(phase, train, steps):
             epoch += 1
-            ndcg, gain_se = validate(start_lists)
+            ndcg, gain_se = paired(_list_ndcg(model, val, p.k), start_lists)
             history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg, "gain_se": gain_se})
             improved = ndcg > best  # early stopping follows the best epoch, noise or not
             if improved:
@@ -294,9 +312,10 @@ def run_training(spark, params: TrainParams, num_proc: int) -> dict:
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
     rank0 = next(r for r in results if r["rank"] == 0)
     start = rank0["history"][0]
-    log.info("untrained priors on %d %s lists (NDCG@%d): %s", start["prior_lists"],
-             "labelled" if params.prior_lists == "all" else "validation", params.k,
-             ", ".join(f"{n} {v:.4f}" for n, v in start["priors"].items()))
+    log.info("untrained priors on %d %s lists (NDCG@%d): %s; on validation alone: %s; start: %s",
+             start["prior_lists"], "labelled" if params.prior_lists == "all" else "validation", params.k,
+             ", ".join(f"{n} {v:.4f}" for n, v in start["priors"].items()),
+             ", ".join(f"{n} {v:.4f}" for n, v in start["priors_validation"].items()), start["prior"])
     for h in rank0["history"]:
         loss = "" if h["loss"] is None else f" loss={h['loss']:.4f}"
         phase = f"prior {h['prior']}" if "prior" in h else h["phase"]
