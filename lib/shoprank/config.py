@@ -174,11 +174,12 @@ class TrainConf:
     loss: str = choice("listwise", ("listwise", "binary"))
     # The lists the untrained start (the sources' fusion or one source) is chosen on:
     # every labelled list ("all": training windows too; nothing is fitted, so more lists
-    # only cut the luck of a small validation window) or the validation window's alone.
+    # only cut the luck of a small validation window; the validation window's own pick
+    # wins if it beats that start there beyond min_gain_se) or the validation window's alone.
     prior_lists: str = choice("all", ("all", "validation"))
-    # The best trained epoch replaces that start only if its validation gain exceeds this
-    # many standard errors of the per-list gain: on a window of a few lists the best of
-    # many epochs wins by chance (0: any gain).
+    # A rival start, or a trained epoch, replaces the start only if its validation gain
+    # exceeds this many standard errors of the paired per-list gain: on a window of a few
+    # lists the best of many epochs wins by chance (0: any gain).
     min_gain_se: float = num(1.0, 0, 100)
     batch_size: int = num(32, 1, 10**6)  # lists per step and rank
     embedding_dim: int = num(16, 1, 4096)
