@@ -14,10 +14,11 @@ every labelled list (training windows and validation: an untrained ranking fits 
 so more lists only make the choice less of a lottery on a small validation window),
 unless the best on the validation window alone beats it there by more than `min_gain_se`
 standard errors of the paired per-list gain (the newest window is what serving resembles
-most where interest moves); with "validation", the best on validation. The epoch served is the best of either phase on
-validation among those whose gain over the start's validation NDCG exceeds `min_gain_se`
-standard errors of the per-list gain (paired over the same lists), else the start: on a
-validation window of a few lists the best of many epochs "wins" by chance. Then, if a
+most where interest moves); with "validation", the best on validation. The epoch served
+is the best of either phase on validation among those whose gain over the start's
+validation NDCG exceeds `min_gain_se` standard errors of the per-list gain (paired over
+the same lists), else the start: on a validation window of a few lists the best of many
+epochs "wins" by chance. Then, if a
 trained epoch was kept and the night has `refit_files` (the validation window's labels as
 training lists), the model is trained again from the same start for the same epochs of
 each phase on the training windows plus that window: validation chose how long to train,
@@ -53,7 +54,7 @@ class TrainParams:
     patience: int
     loss: str  # listwise | binary
     prior_lists: str  # all | validation: the lists the untrained start is chosen on
-    min_gain_se: float  # a trained epoch must beat the start by this many standard errors
+    min_gain_se: float  # a rival start or a trained epoch must beat the start by this many standard errors
     list_size: int  # training lists' padded size
     validation_list_size: int  # validation lists hold every candidate of the user
     k: int
@@ -61,16 +62,23 @@ class TrainParams:
     spec: dict
 
 
-def _ndcg(h: dict) -> float:  # NaN (no validation list) never wins, as in the loop
-    return h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"] else -1.0
+def _or_worst(ndcg: float) -> float:  # NaN (no validation list) never wins, as in the loop
+    return ndcg if ndcg == ndcg else -1.0
+
+
+def _ndcg(h: dict) -> float:
+    return _or_worst(h["val_ndcg"])
+
+
+def _clears(gain: float, gain_se: float, min_gain_se: float) -> bool:
+    """Whether a validation gain exceeds `min_gain_se` standard errors: less is noise a
+    small validation window cannot tell from skill (0: any gain, even on one list, inf)."""
+    return gain > (min_gain_se * gain_se if min_gain_se else 0.0)
 
 
 def beats_start(h: dict, start: dict, min_gain_se: float) -> bool:
-    """Whether epoch `h` gains more over the untrained start than `min_gain_se` standard
-    errors of its per-list gain: less is noise a small validation window cannot tell
-    from skill."""
-    bar = min_gain_se * h["gain_se"] if min_gain_se else 0.0  # 0: any gain, even on one list (inf)
-    return h["epoch"] > 0 and h["val_ndcg"] - start["val_ndcg"] > bar
+    """Whether trained epoch `h` gains over the untrained start beyond noise."""
+    return h["epoch"] > 0 and _clears(h["val_ndcg"] - start["val_ndcg"], h["gain_se"], min_gain_se)
 
 
 def kept_epoch(history: list[dict], min_gain_se: float) -> int:
@@ -98,7 +106,7 @@ def refit_schedule(history: list[dict], kept: int) -> list[tuple[str, int]]:
 
 def pick_prior(ndcg: dict[str, float]) -> str:
     """The untrained start with the best NDCG (NaN, no list: never); the fusion on a tie."""
-    return max(ndcg, key=lambda n: (ndcg[n] if ndcg[n] == ndcg[n] else -1.0, n == "fusion"))
+    return max(ndcg, key=lambda n: (_or_worst(ndcg[n]), n == "fusion"))
 
 
 def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]], min_gain_se: float) -> str:
@@ -109,8 +117,7 @@ def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]],
     nothing."""
     prior = pick_prior(pooled)
     rival = pick_prior({n: v[0] for n, v in on_val.items()})
-    bar = min_gain_se * on_val[rival][1] if min_gain_se else 0.0
-    return rival if on_val[rival][0] - on_val[prior][0] > bar else prior
+    return rival if _clears(on_val[rival][0] - on_val[prior][0], on_val[rival][1], min_gain_se) else prior
 
 
 def _list_ndcg(model, ds, k: int):
