@@ -113,7 +113,7 @@ def test_injected_bad_rows_are_quarantined_with_reasons(first_run):
     assert store.read("interactions", RUN_DATE).filter(~F.col("item_known")).count() > 0
 
 
-def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(first_run):
+def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(night_cfg, first_run):
     store, summary, _ = first_run
     rows_ = store.read("metrics", RUN_DATE).filter("segment = 'all'").collect()
     m = {(r.kind, r.model, r.metric): r for r in rows_}
@@ -130,6 +130,10 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(f
     examples = summary["examples"]
     assert summary["train"]["start_lists"] == sum(v["lists"] for k, v in examples.items() if not k.startswith("refit"))
     assert summary["train"]["start_lists"] > examples["validation0"]["lists"]
+    # every start was judged: both fusions and each source alone ("content" needs text vectors)
+    starts = set(summary["train"]["starts"]) - {"fusion", "weighted_fusion"}
+    sources = {f"source:{s}" for s in night_cfg[0].candidates.sources}
+    assert len(summary["train"]["starts"]) - len(starts) == 2 and sources - {"source:content"} <= starts <= sources
     assert summary["quality_report"].endswith("quality.html")
 
 

@@ -8,7 +8,15 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from shoprank.ml.model import BinaryTask, ListwiseTask, ModelSpec, build_ranker, ndcg_at, priors  # noqa: E402
+from shoprank.ml.model import (  # noqa: E402
+    BinaryTask,
+    ListwiseTask,
+    ModelSpec,
+    build_ranker,
+    ndcg_at,
+    priors,
+    weighted_prior,
+)
 from shoprank.ml.reader import count_lists, dataset, lists  # noqa: E402
 
 
@@ -97,6 +105,23 @@ def test_each_source_alone_is_a_prior_the_fusion_breaking_its_ties():
     assert np.argsort(-out).tolist() == [1, 0, 2]
     want = [0.01 * r[1] + r[2] for r in x]
     assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
+
+
+def test_the_weighted_fusion_weighs_each_inverse_rank_by_its_source_quality_to_a_power():
+    names = ("score_a", "inv_rank_a", "inv_rank_b", "inv_rank_c", "log_pop_1d")
+    spec = ModelSpec(names, (0.3, 0.2, 0.1, 0.1, 2.0), (0.5, 0.25, 0.1, 0.2, 1.0), 4, 64, 16, (8,), 2.0)
+    model = build_ranker(spec)
+    model.get_layer("wide_logit").kernel.assign(weighted_prior(spec, {"a": 0.3, "b": 0.1, "c": math.nan}, 2.0))
+    x = np.array([[0.9, 1.0, 0.0, 1.0, 3.0], [0.1, 0.5, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 9.0]], np.float32)
+    out = model({"features": tf.constant(x), "item_id": tf.constant(["x", "y", "z"]),
+                 "category": tf.constant(["c", "d", "c"])}).numpy()
+    # Weights 0.09 : 0.01 : 0 (NaN: no list), scaled to average 1 over the 3 sources, times 2.0.
+    a = {"a": 0.09 * 3 / 0.10, "b": 0.01 * 3 / 0.10}
+    want = [2.0 * (a["a"] * r[1] + a["b"] * r[2]) for r in x]
+    assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-4)
+    plain = priors(spec)["fusion"]
+    assert weighted_prior(spec, {"a": 0.3, "b": 0.1, "c": 0.2}, 0.0).tolist() == plain.tolist()  # 0: equal weights
+    assert weighted_prior(spec, {"a": 0.0, "b": math.nan}, 2.0).tolist() == plain.tolist()  # nothing to weigh by
 
 
 def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():

@@ -172,7 +172,7 @@ class TrainConf:
     epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch
     patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
     loss: str = choice("listwise", ("listwise", "binary"))
-    # The lists the untrained start (the sources' fusion or one source) is chosen on:
+    # The lists the untrained start (a fusion of the sources or one source) is chosen on:
     # every labelled list ("all": training windows too; nothing is fitted, so more lists
     # only cut the luck of a small validation window; the validation window's own pick
     # wins if it beats that start there beyond min_gain_se) or the validation window's alone.
@@ -181,6 +181,9 @@ class TrainConf:
     # exceeds this many standard errors of the paired per-list gain: on a window of a few
     # lists the best of many epochs wins by chance (0: any gain).
     min_gain_se: float = num(1.0, 0, 100)
+    # One of the starts is a fusion weighing each source by its NDCG on the training lists
+    # to this power (0: equal weights, the plain fusion; higher: nearer the best source alone).
+    fusion_power: float = num(2.0, 0, 100)
     batch_size: int = num(32, 1, 10**6)  # lists per step and rank
     embedding_dim: int = num(16, 1, 4096)
     hidden: tuple[str, ...] = ("64", "32")  # hidden layer widths of the deep part

@@ -5,7 +5,8 @@ source's score and rank, item, user and pair statistics, text similarities) plus
 hashed item and category embeddings: a deep part (an MLP) and a wide part (a linear
 combination of the normalised features, which small data can still fit). It starts
 as reciprocal-rank fusion of the recall sources, a strong ranking with no training
-(or, when validation prefers it, one source's own ranking: `priors`), so that
+(or a fusion weighting each source by its quality on the training lists, or one
+source's own ranking, whichever ranks the labelled lists best: `priors`), so that
 training on little data refines a good list instead of starting from noise. Inputs are
 normalised with the training rows' means and deviations, fixed in the model, so
 serving needs nothing but the saved file. Ids are hashed inside the model: no
@@ -76,6 +77,22 @@ def _prior(spec: ModelSpec, only: str | None = None) -> np.ndarray:
     ordering the items it did not find."""
     w = [spec.prior_weight * sd * (1.0 if only is None or name == f"inv_rank_{only}" else 0.01)
          if name.startswith("inv_rank_") else 0.0 for name, sd in zip(spec.feature_names, spec.std, strict=True)]
+    return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+
+
+def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> np.ndarray:
+    """Wide weights [F, 1] of a fusion in which each source's inverse rank counts by its
+    `quality` (NDCG on the training lists, by source name) to the power `power`, scaled
+    to average 1 as in the plain fusion: weak sources stop diluting strong ones. With no
+    usable quality (none above zero), the plain fusion."""
+    names = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
+    q = np.array([max(quality.get(n, 0.0), 0.0) if np.isfinite(quality.get(n, np.nan)) else 0.0 for n in names])
+    a = q ** power
+    if not a.sum() > 0:
+        return _prior(spec)
+    a = dict(zip(names, a * len(a) / a.sum(), strict=True))
+    w = [spec.prior_weight * sd * a[name[len("inv_rank_"):]] if name.startswith("inv_rank_") else 0.0
+         for name, sd in zip(spec.feature_names, spec.std, strict=True)]
     return np.asarray(w, dtype=np.float32).reshape(-1, 1)
 
 

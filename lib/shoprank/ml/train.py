@@ -55,6 +55,7 @@ class TrainParams:
     loss: str  # listwise | binary
     prior_lists: str  # all | validation: the lists the untrained start is chosen on
     min_gain_se: float  # a rival start or a trained epoch must beat the start by this many standard errors
+    fusion_power: float  # the weighted fusion weighs each source by its training-list NDCG to this power
     list_size: int  # training lists' padded size
     validation_list_size: int  # validation lists hold every candidate of the user
     k: int
@@ -141,7 +142,14 @@ def train_on_rank(params: dict) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from shoprank.ml.model import TASKS, ModelSpec, build_ranker, priors, score_lists
+    from shoprank.ml.model import (
+        TASKS,
+        ModelSpec,
+        build_ranker,
+        priors,
+        score_lists,
+        weighted_prior,
+    )
     from shoprank.ml.reader import count_lists, dataset
     from shoprank.storage import fs
 
@@ -225,13 +233,23 @@ def train_on_rank(params: dict) -> dict:
     # Epoch 0 is the best untrained prior (the fusion of the sources, or one source alone;
     # the same allreduced numbers on every rank), chosen on `prior_lists` with the validation
     # window's own pick overriding beyond noise: an epoch is kept only if it beats it.
-    train_lists = dataset(train_files, spec.n_features, p.list_size, 16) if p.prior_lists == "all" else None
-    kernel, starts, tried, on_val = model.get_layer("wide_logit").kernel, priors(spec), {}, {}
-    for name, weights in starts.items():
-        kernel.assign(weights)
-        on_val[name] = _list_ndcg(model, val, p.k)
-        judged = [on_val[name]] + ([] if train_lists is None else [_list_ndcg(model, train_lists, p.k)])
-        tried[name], judged_lists = pooled(*judged)
+    # The weighted fusion weighs each source by its NDCG on the training lists alone, so
+    # its validation figures stay out of sample.
+    train_lists = dataset(train_files, spec.n_features, p.list_size, 16)
+    kernel, starts, on_train, on_val = model.get_layer("wide_logit").kernel, priors(spec), {}, {}
+
+    def judge(name: str) -> None:
+        kernel.assign(starts[name])
+        on_val[name], on_train[name] = _list_ndcg(model, val, p.k), _list_ndcg(model, train_lists, p.k)
+
+    for name in list(starts):
+        judge(name)
+    quality = {name[len("source:"):]: pooled(on_train[name])[0] for name in starts if name.startswith("source:")}
+    starts["weighted_fusion"] = weighted_prior(spec, quality, p.fusion_power)
+    judge("weighted_fusion")
+    tried = {}
+    for name in starts:
+        tried[name], judged_lists = pooled(on_val[name], *([on_train[name]] if p.prior_lists == "all" else []))
     base = on_val[pick_prior(tried)]
     validated = {name: paired(v, base) for name, v in on_val.items()}  # the same order on every rank
     prior = pick_start(tried, validated, p.min_gain_se)
@@ -240,7 +258,7 @@ def train_on_rank(params: dict) -> dict:
     best_epoch, best_weights = 0, start_weights
     kept = (best, 0, start_weights)  # (NDCG, epoch, weights) served
     history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "gain_se": 0.0,
-                "priors": tried, "prior_lists": judged_lists,
+                "priors": tried, "prior_lists": judged_lists, "source_quality": quality,
                 "priors_validation": {n: v[0] for n, v in validated.items()}}]
     if scratch is not None:
         print(f"[rank 0] epoch 0 (prior {prior}, NDCG {tried[prior]:.4f} on {judged_lists} lists; fusion "

@@ -31,12 +31,13 @@ def run(night: Night) -> dict:
                 "category_buckets": t.category_buckets, "hidden": hidden}
         refit = tuple(shards["refit"]) if t.refit else ()
         params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), refit, model_dir, t.epochs, t.batch_size,
-                             t.learning_rate, t.patience, t.loss, t.prior_lists, t.min_gain_se,
+                             t.learning_rate, t.patience, t.loss, t.prior_lists, t.min_gain_se, t.fusion_power,
                              night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
         start = result["history"][0]
         night.summary["train"] = {"ranks": result["size"], "start": start["prior"], "start_lists": start["prior_lists"],
+                                  "starts": start["priors"],
                                   "best_epoch": result["best_epoch"],
                                   "best_val_ndcg": result["best_val_ndcg"], "refit_epochs": len(result["refit"]),
                                   "seconds": result["seconds"]}
