@@ -1,0 +1,79 @@
+"""Replay the ranker's untrained starts on the lists a backtest stored, without Spark.
+
+For every replayed night under `<artifacts>/_backtest` (local path), the model's own
+code scores the stored training and validation lists with each start (the plain fusion,
+the weighted fusion for each power given, each source alone) and prints their NDCG@10,
+then the start the pooled rule (best on all labelled lists; the validation window's
+override is left out) picks without the weighted fusion and with it (one power at a
+time), and that pick's NDCG on validation. The weighted fusion's weights come from the
+training lists only, so its validation column is out of sample.
+
+    python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
+    """Per-list NDCG@k of the model with these wide weights, on each part's lists."""
+    from shoprank.ml.train import _list_ndcg
+
+    model.get_layer("wide_logit").kernel.assign(weights)
+    return {part: _list_ndcg(model, ds, k) for part, ds in lists.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
+    ap.add_argument("--powers", type=float, nargs="+", default=[2.0])
+    ap.add_argument("--k", type=int, default=10)
+    args = ap.parse_args()
+
+    from shoprank.ml.model import ModelSpec, build_ranker, priors, weighted_prior
+    from shoprank.ml.reader import dataset
+    from shoprank.ml.train import pick_prior
+
+    totals: dict[str, list[np.ndarray]] = {}
+    for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
+        meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
+        raw = meta["params"]["spec"]
+        spec = ModelSpec(**{**raw, **{k: tuple(raw[k]) for k in ("feature_names", "mean", "std", "hidden")}})
+        files = {part: sorted(str(f) for f in (args.backtest / "examples" / night / part).rglob("*.parquet"))
+                 for part in ("train", "validation")}
+        sizes = {"train": meta["params"]["list_size"], "validation": meta["params"]["validation_list_size"]}
+        lists = {part: dataset(files[part], spec.n_features, sizes[part], 16) for part in files}
+        model = build_ranker(spec)
+        starts = priors(spec)
+        got = {name: judge(model, w, lists, args.k) for name, w in starts.items()}
+        quality = {n[len("source:"):]: float(got[n]["train"].mean()) for n in starts if n.startswith("source:")}
+        for power in args.powers:
+            got[f"weighted_fusion^{power:g}"] = judge(model, weighted_prior(spec, quality, power), lists, args.k)
+        pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in got.items()}
+        plain = {n: v for n, v in pooled.items() if not n.startswith("weighted")}
+        picks = {"without the weighted fusion": pick_prior(plain)}
+        picks |= {f"with weighted_fusion^{w:g}": pick_prior({**plain, f"weighted_fusion^{w:g}": pooled[
+            f"weighted_fusion^{w:g}"]}) for w in args.powers}
+        n_train, n_val = len(got["fusion"]["train"]), len(got["fusion"]["validation"])
+        print(f"night {night}: {n_train} training lists, {n_val} validation lists; NDCG@{args.k} train / validation")
+        for name, v in got.items():
+            print(f"  {name:30s} {v['train'].mean():.4f} / {v['validation'].mean():.4f}")
+            totals.setdefault(name, []).append(v["validation"])
+        for label, pick in picks.items():
+            print(f"  pooled pick {label}: {pick} (validation {got[pick]['validation'].mean():.4f})")
+            totals.setdefault(f"pick {label}", []).append(got[pick]["validation"])
+    print(f"all nights, validation NDCG@{args.k} over {sum(len(v) for v in totals['fusion'])} lists:")
+    for name, v in totals.items():
+        print(f"  {name:30s} {np.concatenate(v).mean():.4f}")
+
+
+if __name__ == "__main__":
+    main()
