@@ -86,8 +86,8 @@ def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> 
     to average 1 as in the plain fusion: weak sources stop diluting strong ones. With no
     usable quality (none above zero), the plain fusion."""
     names = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
-    q = np.array([max(quality.get(n, 0.0), 0.0) if np.isfinite(quality.get(n, np.nan)) else 0.0 for n in names])
-    a = q ** power
+    q = np.array([quality.get(n, np.nan) for n in names], dtype=np.float64)
+    a = np.where(np.isfinite(q) & (q > 0), q, 0.0) ** power
     if not a.sum() > 0:
         return _prior(spec)
     a = dict(zip(names, a * len(a) / a.sum(), strict=True))
@@ -98,8 +98,9 @@ def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> 
 
 def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
     """The untrained starts training may begin from, by name: the fusion of every
-    source, then each source's own ranking. Validation picks one: a shop where one
-    source is hard to beat starts from it."""
+    source, then each source's own ranking (the loop adds `weighted_prior` once it knows
+    the sources' quality). The labelled lists pick one: a shop where one source is hard
+    to beat starts from it."""
     sources = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
     return {"fusion": _prior(spec), **{f"source:{s}": _prior(spec, s) for s in sources}}
 

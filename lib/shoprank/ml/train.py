@@ -8,10 +8,12 @@ so far; each has its own optimiser, its learning rate scaled by the number of ra
 reached by a linear warmup over its first epoch, and its own early stopping. After each
 epoch every rank scores its own validation lists and one allreduce gives the mean NDCG@k,
 so all ranks see the same number and stop together after `patience` epochs without
-improvement. Epoch 0 is the untrained model (the fusion of the recall sources or one
-source alone): with `prior_lists = "all"` the start is the one with the best NDCG over
+improvement. Epoch 0 is the untrained model (the plain fusion of the recall sources,
+a fusion weighing each source by its NDCG on the training lists, or one source
+alone): with `prior_lists = "all"` the start is the one with the best NDCG over
 every labelled list (training windows and validation: an untrained ranking fits nothing,
-so more lists only make the choice less of a lottery on a small validation window),
+or one number per source for the weighted fusion, so more lists only make the choice
+less of a lottery on a small validation window),
 unless the best on the validation window alone beats it there by more than `min_gain_se`
 standard errors of the paired per-list gain (the newest window is what serving resembles
 most where interest moves); with "validation", the best on validation. The epoch served
@@ -230,7 +232,7 @@ def train_on_rank(params: dict) -> dict:
 
     scratch = fs.scratch_dir("train") if hvd.rank() == 0 else None
     hvd.broadcast_variables(model.variables, root_rank=0)  # every rank starts from rank 0's weights
-    # Epoch 0 is the best untrained prior (the fusion of the sources, or one source alone;
+    # Epoch 0 is the best untrained prior (a fusion of the sources, or one source alone;
     # the same allreduced numbers on every rank), chosen on `prior_lists` with the validation
     # window's own pick overriding beyond noise: an epoch is kept only if it beats it.
     # The weighted fusion weighs each source by its NDCG on the training lists alone, so
