@@ -173,7 +173,7 @@ class TrainConf:
     patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
     loss: str = choice("listwise", ("listwise", "binary"))
     # The lists the untrained start (a fusion of the sources or one source) is chosen on:
-    # every labelled list ("all": training windows too; nothing is fitted, so more lists
+    # every labelled list ("all": training windows too; next to nothing is fitted, so more lists
     # only cut the luck of a small validation window; the validation window's own pick
     # wins if it beats that start there beyond min_gain_se) or the validation window's alone.
     prior_lists: str = choice("all", ("all", "validation"))

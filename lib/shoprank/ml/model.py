@@ -71,13 +71,24 @@ def build_ranker(spec: ModelSpec) -> tf.keras.Model:
                           tf.keras.layers.Reshape(())(logit), name="shoprank_ranker")
 
 
+def _sources(spec: ModelSpec) -> list[str]:
+    """The recall sources whose inverse rank is a feature, in feature order."""
+    return [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
+
+
+def _wide(spec: ModelSpec, weight: dict[str, float]) -> np.ndarray:
+    """Wide weights [F, 1] on normalised features: `weight[source]` on each source's
+    inverse rank (undoing the normalisation), zero on everything else."""
+    w = [spec.prior_weight * sd * weight[name[len("inv_rank_"):]] if name.startswith("inv_rank_") else 0.0
+         for name, sd in zip(spec.feature_names, spec.std, strict=True)]
+    return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+
+
 def _prior(spec: ModelSpec, only: str | None = None) -> np.ndarray:
     """Wide weights [F, 1] of reciprocal-rank fusion over normalised features; with
     `only`, that source's ranking, the fusion (a hundredth of it) breaking its ties and
     ordering the items it did not find."""
-    w = [spec.prior_weight * sd * (1.0 if only is None or name == f"inv_rank_{only}" else 0.01)
-         if name.startswith("inv_rank_") else 0.0 for name, sd in zip(spec.feature_names, spec.std, strict=True)]
-    return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+    return _wide(spec, {s: 1.0 if only is None or s == only else 0.01 for s in _sources(spec)})
 
 
 def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> np.ndarray:
@@ -85,15 +96,12 @@ def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> 
     `quality` (NDCG on the training lists, by source name) to the power `power`, scaled
     to average 1 as in the plain fusion: weak sources stop diluting strong ones. With no
     usable quality (none above zero), the plain fusion."""
-    names = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
+    names = _sources(spec)
     q = np.array([quality.get(n, np.nan) for n in names], dtype=np.float64)
     a = np.where(np.isfinite(q) & (q > 0), q, 0.0) ** power
     if not a.sum() > 0:
         return _prior(spec)
-    a = dict(zip(names, a * len(a) / a.sum(), strict=True))
-    w = [spec.prior_weight * sd * a[name[len("inv_rank_"):]] if name.startswith("inv_rank_") else 0.0
-         for name, sd in zip(spec.feature_names, spec.std, strict=True)]
-    return np.asarray(w, dtype=np.float32).reshape(-1, 1)
+    return _wide(spec, dict(zip(names, a * len(a) / a.sum(), strict=True)))
 
 
 def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
@@ -101,8 +109,7 @@ def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
     source, then each source's own ranking (the loop adds `weighted_prior` once it knows
     the sources' quality). The labelled lists pick one: a shop where one source is hard
     to beat starts from it."""
-    sources = [n[len("inv_rank_"):] for n in spec.feature_names if n.startswith("inv_rank_")]
-    return {"fusion": _prior(spec), **{f"source:{s}": _prior(spec, s) for s in sources}}
+    return {"fusion": _prior(spec), **{f"source:{s}": _prior(spec, s) for s in _sources(spec)}}
 
 
 def score_lists(model: tf.keras.Model, batch: dict) -> tf.Tensor:
