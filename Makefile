@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als demo-taobao demo-movielens eval-real clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall demo-taobao demo-movielens eval-real clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -59,6 +59,13 @@ bench-delta: setup
 
 bench-als: setup
 	$(PY) bench/bench_als.py
+
+## make bench-recall: a night's candidates on the generated shop, the recall sources one
+## at a time against `candidates.concurrent_sources` at once (and a label window's 20 users)
+bench-recall: setup
+	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
+	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE)
+	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE) --users 20
 
 ## make package: the library as a zip for spark-submit --py-files on a cluster
 package:

@@ -13,7 +13,7 @@ from shoprank import recall
 from shoprank.baselines import als, dense_index
 from shoprank.config import CandidatesConf, GateConf
 from shoprank.features import feature_names, item_features, pair_features, user_features
-from shoprank.materialise import materialise, release
+from shoprank.materialise import materialise, materialise_all, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
 from shoprank.recall import covisit, transitions
@@ -150,6 +150,11 @@ def test_ease_source_scores_unseen_items_by_the_closed_form(spark):
     assert got == pytest.approx(want)
 
 
+def test_dense_index_numbers_ids_in_their_order(spark):
+    ids = spark.createDataFrame([(f"i{n}",) for n in (5, 3, 9, 3, 1, 7)], "item_id string").repartition(3)
+    assert sorted(dense_index(ids, "item").collect()) == [("i1", 0), ("i3", 1), ("i5", 2), ("i7", 3), ("i9", 4)]
+
+
 def test_als_top_items_are_the_fitted_factors_best_unseen_allowed_items(spark):
     events = [(f"u{u}", f"i{(u * 3 + j) % 9}", "purchase" if j == 0 else "view", j + 1, "c", 1.0)
               for u in range(8) for j in range(3 + u % 3)]
@@ -212,6 +217,31 @@ def test_materialise_cuts_the_plan_keeps_the_rows_and_release_frees_them(spark):
     release(kept)
     with pytest.raises(Exception, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):
         kept.count()
+
+
+def test_materialise_all_keeps_order_and_rows_and_on_failure_frees_the_rest(spark):
+    makers = {f"m{n}": (lambda n=n: spark.range(20 * n).groupBy((F.col("id") % n).alias("k")).count())
+              for n in (3, 1, 2)}
+    for workers in (1, 3):
+        out = materialise_all(spark, makers, workers, "test")
+        assert list(out) == ["m3", "m1", "m2"]
+        for name, frame in out.items():
+            assert sorted(frame.collect()) == sorted(makers[name]().collect())
+            release(frame)
+
+    def broken():
+        raise ValueError("source broke")
+
+    kept = {}
+
+    def good():
+        kept["frame"] = materialise(spark.range(5))
+        return kept["frame"]
+
+    with pytest.raises(ValueError, match="source broke"):
+        materialise_all(spark, {"good": good, "broken": broken}, 2, "test")
+    with pytest.raises(Exception, match="CHECKPOINT_RDD_BLOCK_ID_NOT_FOUND"):  # freed, not left behind
+        kept["frame"].count()
 
 
 def test_mmr_order_trades_relevance_for_new_categories():

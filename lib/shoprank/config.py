@@ -131,6 +131,9 @@ RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "als", "category
 class CandidatesConf:
     sources: tuple[str, ...] = RECALL_SOURCES  # recall sources to run ("content" needs item text)
     per_source: int = num(50, 1, 100_000)  # each source's best items per user kept for ranking
+    # Recall sources (and the backtest's baselines, the same models) computed at once from
+    # driver threads: each is a chain of small jobs that alone leaves cores idle; 1: in turn
+    concurrent_sources: int = num(3, 1, 64)
     popular_days: int = num(30, 1, 100_000)  # the window of popularity charts
     trend_days: int = num(3, 1, 100_000)  # the recent window `trending` compares with popular_days
     decay_days: float = num(14.0, 0, INF, lo_open=True)  # an event's weight halves every decay_days

@@ -14,7 +14,14 @@ so re-running it (Airflow's retry, or the same command) is the recovery.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger("shoprank")
 
 
 def _checkpointed_rdd(df: DataFrame):
@@ -39,3 +46,34 @@ def release(df: DataFrame) -> None:
         rdd.unpersist(False)
     else:
         df.unpersist()
+
+
+def materialise_all(spark: SparkSession, makers: dict[str, Callable[[], DataFrame]], workers: int,
+                    what: str) -> dict[str, DataFrame]:
+    """{name: maker() materialised}, up to `workers` at once from driver threads: a recall
+    source is a chain of small jobs (planning on the driver, model fits in one task), so
+    on their own most leave cores idle; Spark schedules concurrent jobs side by side. The
+    result keeps the order of `makers`; the first failure is raised once all have ended.
+    Each thread tags its jobs with the caller's description (threads do not inherit it)."""
+    sc = spark.sparkContext
+    description = sc.getLocalProperty("spark.job.description")
+
+    def run(name: str) -> DataFrame:
+        sc.setLocalProperty("spark.job.description", description)
+        started = time.monotonic()
+        frame = materialise(makers[name]())
+        log.info("%s %s: %d rows in %.1fs", what, name, frame.count(), time.monotonic() - started)
+        return frame
+
+    if workers <= 1:
+        return {name: run(name) for name in makers}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="materialise") as pool:
+        futures = {name: pool.submit(run, name) for name in makers}
+        wait(futures.values())
+    failed = [f.exception() for f in futures.values() if f.exception() is not None]
+    if failed:
+        for f in futures.values():
+            if f.exception() is None:
+                release(f.result())
+        raise failed[0]
+    return {name: f.result() for name, f in futures.items()}

@@ -6,8 +6,6 @@ and nothing after t reaches either."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import time
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -16,10 +14,8 @@ from pyspark.sql import functions as F
 from shoprank import recall
 from shoprank.config import Config
 from shoprank.features import feature_names, pair_features, user_features
-from shoprank.materialise import materialise, release
+from shoprank.materialise import materialise, materialise_all, release
 from shoprank.transforms import in_window
-
-log = logging.getLogger("shoprank")
 
 
 @dataclass(frozen=True)
@@ -76,12 +72,10 @@ class Snapshot:
         once, and materialised; the caller releases the result (`materialise.release`)."""
         inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, self.cfg.candidates, self.vectors,
                                      self.interests())
-        per_source = {}
-        for name, make in recall.sources(self.cfg.candidates, self.with_text).items():
-            started = time.monotonic()
-            per_source[name] = materialise(make(inputs))
-            log.info("recall %s as of %s: %d pairs in %.1fs", name, self.t, per_source[name].count(),
-                     time.monotonic() - started)
+        makers = {name: (lambda make=make: make(inputs))
+                  for name, make in recall.sources(self.cfg.candidates, self.with_text).items()}
+        per_source = materialise_all(self.events.sparkSession, makers, self.cfg.candidates.concurrent_sources,
+                                     f"recall as of {self.t}:")
         merged = materialise(recall.merge(run_date, per_source, self.cfg.candidates.per_source, self.seen(),
                                           self.allowed))
         for scored in per_source.values():

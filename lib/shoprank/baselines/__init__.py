@@ -42,9 +42,12 @@ def baselines(params: BacktestConf) -> dict[str, Baseline]:
 
 
 def dense_index(ids: DataFrame, name: str) -> DataFrame:
-    """Distinct values of a one-column frame -> (value, <name>_idx 0..n-1), in Spark."""
+    """Distinct values of a one-column frame -> (value, <name>_idx 0..n-1) in value order, in
+    Spark. The order makes the index the same on every run: rows arrive from a shuffle in
+    no fixed order, and the models break score ties by index (RePlay's kNN did, so a
+    re-run night published different lists)."""
     col = ids.columns[0]
-    rdd = ids.distinct().rdd.map(lambda r: r[0]).zipWithIndex()
+    rdd = ids.distinct().orderBy(col).rdd.map(lambda r: r[0]).zipWithIndex()
     return rdd.toDF([col, f"{name}_idx"]).withColumn(f"{name}_idx", F.col(f"{name}_idx").cast("int"))
 
 

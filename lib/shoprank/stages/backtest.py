@@ -34,7 +34,7 @@ from shoprank import bootstrap, evaluation, stages
 from shoprank.baselines import BaselineInputs, baselines
 from shoprank.config import Config
 from shoprank.errors import ConfigError
-from shoprank.materialise import materialise, release
+from shoprank.materialise import materialise, materialise_all, release
 from shoprank.metrics import ACCURACY, BEYOND
 from shoprank.night import Night, stage
 from shoprank.report import QualityReport, publish_quality
@@ -120,9 +120,11 @@ def score_night(night: Night, later: DataFrame, horizon_days: int, per_user_at: 
 
     for name, built in lists.items():
         scored(name, built)
-    for name, make in baselines(cfg.backtest).items():
-        with stage(night, f"baseline {name}"):
-            scored(name, make(inputs))
+    with stage(night, "baselines"):  # the sources' models: fitted as many at once as they are
+        makers = {name: (lambda make=make: make(inputs)) for name, make in baselines(cfg.backtest).items()}
+        for name, built in materialise_all(night.spark, makers, cfg.candidates.concurrent_sources,
+                                           f"night {rd} baseline").items():
+            scored(name, built)
     recall_lists = {"candidates": candidates, **{
         n: candidates.filter(F.array_contains("sources", n[len("source:"):])) for n in lists if n.startswith("source:")}}
     for name, cands in recall_lists.items():
