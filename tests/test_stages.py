@@ -107,6 +107,25 @@ def test_training_lists_hold_every_positive_and_only_users_with_one(spark):
     assert served == [{"list_id": "validation0:u1", "item_id": f"i{k}", "label": float(k >= 4)} for k in range(6)]
 
 
+def test_training_lists_are_the_same_however_the_rows_are_partitioned(spark):
+    cands = spark.createDataFrame(
+        [(f"u{u}", f"i{k}", {"popular": float(k)}, {"popular": k}) for u in range(3) for k in range(12)],
+        "user_id string, item_id string, source_scores map<string,double>, source_ranks map<string,int>")
+    labels = spark.createDataFrame([(f"u{u}", "i3") for u in range(3)], "user_id string, item_id string")
+    pool, n = ex.index_items(spark.createDataFrame([(f"p{k}",) for k in range(40)], "item_id string").repartition(3))
+    assert n == 40 and sorted(pool.collect())[:3] == [("p0", 0), ("p1", 1), ("p10", 2)]  # in id order
+
+    def lists(parts: int, order):
+        extra = ex.random_items(cands.select("user_id").distinct().repartition(parts), pool, n, 3, seed=5)
+        built = ex.build_lists(cands.orderBy(order).repartition(parts), labels, extra, "train1", list_size=6, seed=5)
+        return rows(built.select("list_id", "item_id", "label"))
+
+    once = lists(1, "item_id")
+    assert len(once) == 18 and sum(r["label"] for r in once) == 3  # 6 per user: the positive, 5 drawn
+    assert once == lists(4, F.col("item_id").desc())  # the same draws on any layout
+    pool.unpersist()
+
+
 def test_label_pairs_are_new_items_in_the_window(spark):
     history = interactions(spark, [("u1", "i1", "view", 1, "c", 1.0), ("u1", "i1", "view", 13, "c", 1.0),
                                    ("u1", "i2", "view", 14, "c", 1.0), ("u2", "i3", "view", 20, "c", 1.0)])

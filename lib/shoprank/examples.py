@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from shoprank.transforms import in_window
@@ -29,31 +28,25 @@ def label_pairs(history: DataFrame, start: dt.datetime, days: int, before: DataF
             .join(before.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti"))
 
 
-def index_rows(df: DataFrame) -> tuple[DataFrame, int]:
-    """Dense 0..n-1 row index without collecting rows: per-partition offsets only.
+def index_items(allowed: DataFrame) -> tuple[DataFrame, int]:
+    """((item_id, idx 0..n-1 in id order), n): the items random negatives are drawn
+    from, cached (the caller unpersists it). Runs an action: a named step."""
+    from shoprank.baselines import dense_index
 
-    Runs actions, so it is a named step, not a transform. The returned frame is
-    cached; the caller unpersists it when done."""
-    with_pid = df.withColumn("_pid", F.spark_partition_id()).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = sorted((r._pid, r["count"]) for r in with_pid.groupBy("_pid").count().collect())
-    offsets, total = {}, 0
-    for pid, n in counts:
-        offsets[pid] = total
-        total += n
-    offset_map = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv]) if offsets else None
-    w = Window.partitionBy("_pid").orderBy(F.monotonically_increasing_id())
-    indexed = with_pid.withColumn(
-        "idx", (offset_map[F.col("_pid")] + F.row_number().over(w) - 1) if offset_map is not None
-        else F.lit(0).cast("long")).drop("_pid").persist(StorageLevel.MEMORY_AND_DISK)
-    indexed.count()  # materialise while the partition ids above are still the cached ones
-    with_pid.unpersist()
-    return indexed, total
+    pool = dense_index(allowed.select("item_id"), "item").withColumnRenamed("item_idx", "idx").cache()
+    return pool, pool.count()
+
+
+def draw(seed: int, *cols: str) -> Column:
+    """A uniform number in [0, 1) fixed by the seed and the row's values. `F.rand` depends
+    on where a row lands after a shuffle, so a re-run night would draw other negatives."""
+    return F.xxhash64(F.lit(seed), *cols).bitwiseAND(F.lit((1 << 53) - 1)) / float(1 << 53)
 
 
 def random_items(users: DataFrame, pool: DataFrame, pool_size: int, per_user: int, seed: int) -> DataFrame:
     """(user_id, item_id): per_user items drawn uniformly from an indexed pool."""
     draws = users.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(per_user))).alias("_k"))
-    draws = draws.withColumn("idx", F.floor(F.rand(seed) * pool_size).cast("long"))
+    draws = draws.withColumn("idx", F.floor(draw(seed, "user_id", "_k") * pool_size).cast("int"))
     return draws.join(pool, "idx").select("user_id", "item_id").distinct()
 
 
@@ -71,7 +64,7 @@ def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame | Non
     labelled = pool.join(labels.withColumn("label", F.lit(1.0)), ["user_id", "item_id"], "left").withColumn(
         "label", F.coalesce("label", F.lit(0.0)).cast("float"))
     with_pos = labelled.filter("label > 0").select("user_id").distinct()
-    order = Window.partitionBy("user_id").orderBy(F.col("label").desc(), F.rand(seed), "item_id")
+    order = Window.partitionBy("user_id").orderBy(F.col("label").desc(), draw(seed, "user_id", "item_id"), "item_id")
     return (labelled.join(with_pos, "user_id", "left_semi")
             .withColumn("_n", F.row_number().over(order)).filter(F.col("_n") <= list_size).drop("_n")
             .withColumn("list_id", F.concat(F.lit(f"{list_id}:"), F.col("user_id"))))

@@ -71,7 +71,7 @@ def run(night: Night) -> dict:
     rd, e = night.run_date, night.cfg.examples
     with stage(night, "examples"):
         history, snap_at = night_snapshot(night)
-        pool, pool_size = ex.index_rows(snap_at(night.windows.end).allowed)
+        pool, pool_size = ex.index_items(snap_at(night.windows.end).allowed)
         out = {}
         for split in ("train", "validation", "refit"):
             night.artifacts.clear(night.artifacts.examples(rd, split))
