@@ -14,6 +14,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from shoprank.baselines import dense_index
 from shoprank.transforms import in_window
 
 
@@ -31,8 +32,6 @@ def label_pairs(history: DataFrame, start: dt.datetime, days: int, before: DataF
 def index_items(allowed: DataFrame) -> tuple[DataFrame, int]:
     """((item_id, idx 0..n-1 in id order), n): the items random negatives are drawn
     from, cached (the caller unpersists it). Runs an action: a named step."""
-    from shoprank.baselines import dense_index
-
     pool = dense_index(allowed.select("item_id"), "item").withColumnRenamed("item_idx", "idx").cache()
     return pool, pool.count()
 

@@ -65,15 +65,13 @@ def materialise_all(spark: SparkSession, makers: dict[str, Callable[[], DataFram
         log.info("%s %s: %d rows in %.1fs", what, name, frame.count(), time.monotonic() - started)
         return frame
 
-    if workers <= 1:
-        return {name: run(name) for name in makers}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="materialise") as pool:
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="materialise") as pool:
         futures = {name: pool.submit(run, name) for name in makers}
         wait(futures.values())
-    failed = [f.exception() for f in futures.values() if f.exception() is not None]
-    if failed:
-        for f in futures.values():
-            if f.exception() is None:
+    errors = [f.exception() for f in futures.values()]
+    if any(errors):
+        for f, error in zip(futures.values(), errors, strict=True):
+            if error is None:
                 release(f.result())
-        raise failed[0]
+        raise next(e for e in errors if e is not None)
     return {name: f.result() for name, f in futures.items()}
