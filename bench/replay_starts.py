@@ -1,14 +1,17 @@
 """Replay the ranker's untrained starts on the lists a backtest stored, without Spark.
 
 For every replayed night under `<artifacts>/_backtest` (local path), the model's own
-code scores the stored training and validation lists with each start (the plain fusion,
-the weighted fusion for each power given, each source alone) and prints their NDCG@10,
-then the start the pooled rule (best on all labelled lists; the validation window's
-override is left out) picks without the weighted fusion and with it (one power at a
-time), and that pick's NDCG on validation. The weighted fusion's weights come from the
-training lists only, so its validation column is out of sample.
+code scores the stored training-window lists and validation lists with each start (the
+plain fusion, the weighted fusion for each power given, each source alone) and prints
+their NDCG@10, then the start the pooled rule (best on all labelled lists; the validation
+window's override is left out) picks without the weighted fusion and with it (one power
+at a time), and that pick's NDCG on validation. The training-window lists are the
+whole candidate sets ("judge", as training does when they exist) or, with `--part
+train`, the sampled training lists: run both to see which judges the starts better. The
+weighted fusion's weights come from the training windows only, so its validation column
+is out of sample.
 
-    python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4
+    python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def main() -> None:
     ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
     ap.add_argument("--powers", type=float, nargs="+", default=[2.0])
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--part", choices=("judge", "train"), default="judge",
+                    help="the training windows' lists: whole candidate sets (judge) or sampled (train)")
     args = ap.parse_args()
 
     from shoprank.ml.model import ModelSpec, build_ranker, priors, weighted_prior
@@ -47,9 +52,11 @@ def main() -> None:
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
         spec = ModelSpec(**{**raw, **{k: tuple(raw[k]) for k in ("feature_names", "mean", "std", "hidden")}})
-        files = {part: sorted(str(f) for f in (args.backtest / "examples" / night / part).rglob("*.parquet"))
-                 for part in ("train", "validation")}
-        sizes = {"train": meta["params"]["list_size"], "validation": meta["params"]["validation_list_size"]}
+        folders = {"train": args.part, "validation": "validation"}
+        files = {part: sorted(str(f) for f in (args.backtest / "examples" / night / folder).rglob("*.parquet"))
+                 for part, folder in folders.items()}
+        whole = meta["params"]["validation_list_size"]
+        sizes = {"train": meta["params"]["list_size"] if args.part == "train" else whole, "validation": whole}
         lists = {part: dataset(files[part], spec.n_features, sizes[part], 16) for part in files}
         model = build_ranker(spec)
         starts = priors(spec)
@@ -63,7 +70,8 @@ def main() -> None:
         picks |= {f"with weighted_fusion^{w:g}": pick_prior({**plain, f"weighted_fusion^{w:g}": pooled[
             f"weighted_fusion^{w:g}"]}) for w in args.powers}
         n_train, n_val = len(got["fusion"]["train"]), len(got["fusion"]["validation"])
-        print(f"night {night}: {n_train} training lists, {n_val} validation lists; NDCG@{args.k} train / validation")
+        print(f"night {night}: {n_train} training-window lists ({args.part}), {n_val} validation lists; "
+              f"NDCG@{args.k} training windows / validation")
         for name, v in got.items():
             print(f"  {name:30s} {v['train'].mean():.4f} / {v['validation'].mean():.4f}")
             totals.setdefault(name, []).append(v["validation"])

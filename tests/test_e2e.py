@@ -126,10 +126,11 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(n
     assert refit == (summary["train"]["best_epoch"] > 0)  # refit (on by default) follows a trained epoch
     assert m[("diagnostic", "ranker_in_sample" if refit else "ranker", "auc")].list_date is None
     assert summary["train"]["ranks"] == 2
-    # the untrained start was chosen on every labelled list, training windows' and validation's
+    # the untrained start was chosen on every labelled list, training windows' and validation's,
+    # each the user's whole candidate set (the training windows' "judge" lists, not the sampled ones)
     examples = summary["examples"]
-    assert summary["train"]["start_lists"] == sum(v["lists"] for k, v in examples.items() if not k.startswith("refit"))
-    assert summary["train"]["start_lists"] > examples["validation0"]["lists"]
+    assert summary["train"]["start_lists"] == examples["judge1"]["lists"] + examples["validation0"]["lists"]
+    assert examples["judge1"]["lists"] > 0 and examples["judge1"]["positives"] <= examples["train1"]["positives"]
     # every start was judged: both fusions and each source alone ("content" needs text vectors)
     starts = set(summary["train"]["starts"]) - {"fusion", "weighted_fusion"}
     sources = {f"source:{s}" for s in night_cfg[0].candidates.sources}

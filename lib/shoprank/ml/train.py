@@ -9,8 +9,9 @@ reached by a linear warmup over its first epoch, and its own early stopping. Aft
 epoch every rank scores its own validation lists and one allreduce gives the mean NDCG@k,
 so all ranks see the same number and stop together after `patience` epochs without
 improvement. Epoch 0 is the untrained model (the plain fusion of the recall sources,
-a fusion weighing each source by its NDCG on the training lists, or one source
-alone): with `prior_lists = "all"` the start is the one with the best NDCG over
+a fusion weighing each source by its NDCG on the training windows, or one source
+alone), judged on whole candidate sets (the training windows' "judge" lists and the
+validation lists): with `prior_lists = "all"` the start is the one with the best NDCG over
 every labelled list (training windows and validation: an untrained ranking fits nothing,
 or one number per source for the weighted fusion, so more lists only make the choice
 less of a lottery on a small validation window),
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainParams:
     train_files: tuple[str, ...]  # list shards, as the artifact store lists them
+    judge_files: tuple[str, ...]  # the training windows' whole candidate sets; empty: judge on train_files
     validation_files: tuple[str, ...]
     refit_files: tuple[str, ...]  # the validation window as training lists; empty: no refit
     model_dir: str  # artifact store location of the model
@@ -235,9 +237,14 @@ def train_on_rank(params: dict) -> dict:
     # Epoch 0 is the best untrained prior (a fusion of the sources, or one source alone;
     # the same allreduced numbers on every rank), chosen on `prior_lists` with the validation
     # window's own pick overriding beyond noise: an epoch is kept only if it beats it.
-    # The weighted fusion weighs each source by its NDCG on the training lists alone, so
-    # its validation figures stay out of sample.
-    train_lists = dataset(train_files, spec.n_features, p.list_size, 16)
+    # The weighted fusion weighs each source by its NDCG on the training windows alone, so
+    # its validation figures stay out of sample: on their whole candidate sets (the
+    # served ranking) when the examples stage wrote them, else on the sampled lists.
+    if p.judge_files:
+        train_lists = dataset(sorted(p.judge_files)[hvd.rank()::hvd.size()], spec.n_features,
+                              p.validation_list_size, 16)
+    else:
+        train_lists = dataset(train_files, spec.n_features, p.list_size, 16)
     kernel, starts, on_train, on_val = model.get_layer("wide_logit").kernel, priors(spec), {}, {}
 
     def judge(name: str) -> None:

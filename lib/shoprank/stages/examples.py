@@ -8,9 +8,13 @@ features come from a snapshot as of the window's start (see `snapshot`). Trainin
 hold `examples.list_size` items (every positive, sampled hard and random negatives);
 validation lists hold the user's whole candidate set and nothing else, the set the
 final list is picked from, so validation NDCG (start choice, early stopping, the kept
-epoch) measures the served ranking. With `train.refit`, the validation window's labels
-are also written as training lists ("refit"): once validation has chosen the epochs,
-the model trains again on them too."""
+epoch) measures the served ranking. The training windows' users also get such whole-set
+lists ("judge"): the untrained starts are judged, and the sources weighed, on the sets
+the final list is picked from. On the sampled training lists a source's NDCG says how
+it orders a random 100 of a user's candidates, not how it ranks them all, and it moves
+with the sample. With `train.refit`, the validation window's labels are also written as
+training lists ("refit"): once validation has chosen the epochs, the model trains again
+on them too."""
 
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ from shoprank.storage import fs
 
 log = logging.getLogger("shoprank")
 
+SPLITS = ("train", "judge", "validation", "refit")  # the list sets the stage writes
+
 
 def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
     """(split, window number, start) of each label window, oldest first."""
@@ -49,7 +55,7 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
     candidates = snap.candidates(snap.users(users), night.run_date)
     out = {}
     for split in splits:
-        if split == "validation":  # the served set: every candidate, no random catalogue items
+        if split in ("validation", "judge"):  # the served set: every candidate, no random catalogue items
             extra, size = None, night.cfg.candidates.most_per_user
         else:  # training lists ("refit": the validation window's, for training again after selection)
             extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
@@ -73,10 +79,13 @@ def run(night: Night) -> dict:
         history, snap_at = night_snapshot(night)
         pool, pool_size = ex.index_items(snap_at(night.windows.end).allowed)
         out = {}
-        for split in ("train", "validation", "refit"):
+        for split in SPLITS:
             night.artifacts.clear(night.artifacts.examples(rd, split))
         for split, k, start in windows(night):
-            splits = (split, "refit") if split == "validation" and night.cfg.train.refit else (split,)
+            if split == "train":
+                splits = (split, "judge")
+            else:
+                splits = (split, "refit") if night.cfg.train.refit else (split,)
             by_split, candidates = window_lists(snap_at(start), history, pool, pool_size, splits, k, night)
             for split_, lists in by_split.items():
                 location = fs.join(night.artifacts.examples(rd, split_), f"window={k}")

@@ -6,6 +6,7 @@ import json
 
 from shoprank.errors import ConfigError, MissingInputError
 from shoprank.night import Night, stage
+from shoprank.stages.examples import SPLITS
 from shoprank.storage import fs
 
 
@@ -13,7 +14,7 @@ def run(night: Night) -> dict:
     from shoprank.ml.train import TrainParams, run_training
 
     t, rd = night.cfg.train, night.run_date
-    shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in ("train", "validation", "refit")}
+    shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in SPLITS}
     stats_location = night.artifacts.feature_stats(rd)
     if not shards["train"] or not fs.exists(stats_location):
         raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
@@ -30,8 +31,8 @@ def run(night: Night) -> dict:
                 "embedding_dim": t.embedding_dim, "item_buckets": t.item_buckets,
                 "category_buckets": t.category_buckets, "hidden": hidden}
         refit = tuple(shards["refit"]) if t.refit else ()
-        params = TrainParams(tuple(shards["train"]), tuple(shards["validation"]), refit, model_dir, t.epochs, t.batch_size,
-                             t.learning_rate, t.patience, t.loss, t.prior_lists, t.min_gain_se, t.fusion_power,
+        params = TrainParams(tuple(shards["train"]), tuple(shards["judge"]), tuple(shards["validation"]), refit,
+                             model_dir, t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss, t.prior_lists, t.min_gain_se, t.fusion_power,
                              night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
