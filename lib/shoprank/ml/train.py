@@ -240,16 +240,14 @@ def train_on_rank(params: dict) -> dict:
     # The weighted fusion weighs each source by its NDCG on the training windows alone, so
     # its validation figures stay out of sample: on their whole candidate sets (the
     # served ranking) when the examples stage wrote them, else on the sampled lists.
-    if p.judge_files:
-        train_lists = dataset(sorted(p.judge_files)[hvd.rank()::hvd.size()], spec.n_features,
-                              p.validation_list_size, 16)
-    else:
-        train_lists = dataset(train_files, spec.n_features, p.list_size, 16)
+    judged, padded = ((sorted(p.judge_files)[hvd.rank()::hvd.size()], p.validation_list_size) if p.judge_files
+                      else (train_files, p.list_size))
+    window_lists = dataset(judged, spec.n_features, padded, 16)
     kernel, starts, on_train, on_val = model.get_layer("wide_logit").kernel, priors(spec), {}, {}
 
     def judge(name: str) -> None:
         kernel.assign(starts[name])
-        on_val[name], on_train[name] = _list_ndcg(model, val, p.k), _list_ndcg(model, train_lists, p.k)
+        on_val[name], on_train[name] = _list_ndcg(model, val, p.k), _list_ndcg(model, window_lists, p.k)
 
     for name in list(starts):
         judge(name)

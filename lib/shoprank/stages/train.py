@@ -32,8 +32,8 @@ def run(night: Night) -> dict:
                 "category_buckets": t.category_buckets, "hidden": hidden}
         refit = tuple(shards["refit"]) if t.refit else ()
         params = TrainParams(tuple(shards["train"]), tuple(shards["judge"]), tuple(shards["validation"]), refit,
-                             model_dir, t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss, t.prior_lists, t.min_gain_se, t.fusion_power,
-                             night.cfg.examples.list_size,
+                             model_dir, t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss,
+                             t.prior_lists, t.min_gain_se, t.fusion_power, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         result = run_training(night.spark, params, t.num_proc)
         start = result["history"][0]
