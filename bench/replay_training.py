@@ -1,0 +1,67 @@
+"""Train a variant of the ranker on one stored backtest night's lists, in one process.
+
+The night's own `training.json` gives the parameters; `--set name=json` changes one
+(`spec.<field>` for the model spec, e.g. `spec.item_buckets=1`, `learning_rate=0.0005`,
+`list_size=500` with `--train-part judge` to train on whole candidate sets). The loop is
+the product's (`train_on_rank`) as a single Horovod rank (no launcher: size 1), without
+refit. The starts are not judged again: the plain fusion and the weighted fusion with the
+source quality the night measured (judging every source again costs minutes on large
+nights). Prints the validation NDCG@k of the start, of the best epoch and of the kept one:
+every variant is validated on the same whole-set lists.
+
+    PYTHONPATH=lib python bench/replay_training.py /tmp/scale/artifacts/_backtest \
+        --night 2026-11-19 --out /tmp/rt/v1 --set spec.item_buckets=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
+    ap.add_argument("--night", required=True)
+    ap.add_argument("--out", required=True, help="where the variant's model and checkpoints go")
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=JSON")
+    ap.add_argument("--train-part", choices=("train", "judge"), default="train",
+                    help="train on the sampled training lists or on the whole candidate sets")
+    args = ap.parse_args()
+
+    import shoprank.ml.model as model
+    from shoprank.ml.train import TrainParams, train_on_rank
+
+    meta = json.loads((args.backtest / "models" / args.night / "training.json").read_text())
+    quality, weighted = meta["history"][0]["source_quality"], model.weighted_prior
+    model.priors = lambda spec: {"fusion": model._prior(spec)}
+    model.weighted_prior = lambda spec, _quality, power: weighted(spec, quality, power)
+
+    folder = args.backtest / "examples" / args.night
+    files = {s: tuple(sorted(str(f) for f in (folder / s).rglob("*.parquet"))) for s in ("train", "judge", "validation")}
+    params = {**meta["params"], "train_files": files[args.train_part], "judge_files": files["judge"],
+              "validation_files": files["validation"], "refit_files": (), "model_dir": args.out}
+    for assignment in args.set:
+        name, value = assignment.split("=", 1)
+        if name.startswith("spec."):
+            params["spec"] = {**params["spec"], name[len("spec."):]: json.loads(value)}
+        else:
+            params[name] = json.loads(value)
+    start = time.time()
+    result = train_on_rank(asdict(TrainParams(**params)))
+    history = result["history"]
+    best = max(history, key=lambda h: h["val_ndcg"])
+    print(f"variant {' '.join(args.set) or 'as the night ran'} (training lists: {args.train_part}): validation "
+          f"NDCG@{params['k']} start {history[0]['val_ndcg']:.4f}, best epoch {best['epoch']} ({best['phase']}) "
+          f"{best['val_ndcg']:.4f}, kept epoch {result['best_epoch']} {result['best_val_ndcg']:.4f}; "
+          f"{time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
