@@ -7,9 +7,9 @@ least 3 users. A list built from past interactions cannot rank an item nobody ha
 touched (only text similarity could, where items have text), so the first share bounds
 every recall source and baseline: 20% of next items means recall@N below 0.2 for all.
 
-Oracle (`--oracle`, generated data only): `shoprank generate` draws every session from a known model: a category by the user's
-preferences, a price band (the user's own 75% of the time), then an item of that group
-by popularity. Ranked by that probability, a user's unseen sellable items are the list
+Oracle (`--oracle`, generated data only): `shoprank generate` draws every session from
+a known model: a category by the user's preferences, a price band (the user's own 75% of
+the time), then an item of that group by popularity. Ranked by that probability, a user's unseen sellable items are the list
 no recommender can beat in expectation (the chance that an item shows up among the next
 items grows with it). This script rebuilds the model from the same config and seed,
 reads one replayed backtest night from `<warehouse>/_backtest` (local path), scores that
