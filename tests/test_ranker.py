@@ -141,8 +141,25 @@ def test_the_validation_window_overrides_the_start_chosen_on_all_lists_only_beyo
     from shoprank.ml.train import pick_start
 
     pooled = {"fusion": 0.25, "source:a": 0.20}
-    assert pick_start(pooled, on_val, 1.0) == start
-    assert pick_start(pooled, on_val, 0.0) == max(on_val, key=lambda n: on_val[n][0])  # 0: validation decides
+    assert pick_start(pooled, on_val, 1.0, 10_000) == start  # one rival, many lists: the plain one-sided bar
+    assert pick_start(pooled, on_val, 0.0, 10_000) == max(on_val, key=lambda n: on_val[n][0])  # 0: validation decides
+
+
+def test_the_best_of_many_starts_on_a_few_lists_must_clear_a_higher_bar():
+    from shoprank.ml.train import pick_start, selection_bar
+
+    assert selection_bar(1.959964, 1, 6) == pytest.approx(2.5706, abs=1e-4)  # t(5) at 97.5%, from the table
+    assert selection_bar(1.0, 1, 10**6) == pytest.approx(1.0, abs=1e-3)
+    assert selection_bar(1.0, 10, 10**6) == pytest.approx(2.1478, abs=1e-3)  # z at 1 - 0.1587 / 10
+    assert selection_bar(0.0, 10, 6) == 0.0
+    assert selection_bar(1.0, 10, 1) == math.inf
+    # MovieLens 2018-03-28: covisit beat the pooled weighted fusion by 1.74 standard errors,
+    # the best of 11 rivals on 6 validation lists: chance, so the pooled pick stays.
+    pooled = {f"source:{i}": 0.1 for i in range(10)} | {"weighted_fusion": 0.157, "source:covisit": 0.089}
+    on_val = {n: (0.07, 0.09) for n in pooled} | {"weighted_fusion": (0.069, 0.0), "source:covisit": (0.230, 0.093)}
+    assert pick_start(pooled, on_val, 1.0, 6) == "weighted_fusion"
+    on_many = on_val | {"source:covisit": (0.230, 0.0093)}  # 100 times the lists, a tenth of the error
+    assert pick_start(pooled, on_many, 1.0, 600) == "source:covisit"
 
 
 def _history(*epochs):

@@ -16,8 +16,9 @@ every labelled list (training windows and validation: an untrained ranking fits 
 or one number per source for the weighted fusion, so more lists only make the choice
 less of a lottery on a small validation window),
 unless the best on the validation window alone beats it there by more than `min_gain_se`
-standard errors of the paired per-list gain (the newest window is what serving resembles
-most where interest moves); with "validation", the best on validation. The epoch served
+standard errors of the paired per-list gain, corrected for its being the best of many
+starts on few lists (`selection_bar`; the newest window is what serving resembles most
+where interest moves); with "validation", the best on validation. The epoch served
 is the best of either phase on validation among those whose gain over the start's
 validation NDCG exceeds `min_gain_se` standard errors of the per-list gain (paired over
 the same lists), else the start: on a validation window of a few lists the best of many
@@ -36,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -114,15 +116,33 @@ def pick_prior(ndcg: dict[str, float]) -> str:
     return max(ndcg, key=lambda n: (_or_worst(ndcg[n]), n == "fusion"))
 
 
-def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]], min_gain_se: float) -> str:
+def selection_bar(min_gain_se: float, rivals: int, lists: int) -> float:
+    """The gain, in standard errors, that the best of `rivals` starts on `lists` validation
+    lists must clear to be as unlikely by chance as one comparison at `min_gain_se`: the
+    normal tail beyond `min_gain_se` shared among the rivals (Bonferroni), as a quantile
+    of Student's t with lists - 1 degrees of freedom, as the standard error of a few
+    lists is itself a guess. 0 stays 0 (any gain); fewer than 2 lists: never."""
+    from scipy.stats import norm, t
+
+    if not min_gain_se:
+        return 0.0
+    if lists < 2:
+        return math.inf
+    return float(t.ppf(1 - norm.sf(min_gain_se) / max(rivals, 1), lists - 1))
+
+
+def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]], min_gain_se: float,
+               lists: int) -> str:
     """The untrained start: the best on every labelled list (`pooled`), unless the best on
     the validation window alone beats it there beyond noise (`on_val`: name -> (NDCG,
-    standard error of its per-list gain over the pooled pick)). The newest window is
-    what serving resembles most where interest moves, but a few of its lists decide
-    nothing."""
+    standard error of its per-list gain over the pooled pick), on `lists` validation
+    lists). The newest window is what serving resembles most where interest moves, but
+    the best of many starts on a few of its lists wins by chance: the bar is
+    `selection_bar`."""
     prior = pick_prior(pooled)
     rival = pick_prior({n: v[0] for n, v in on_val.items()})
-    return rival if _clears(on_val[rival][0] - on_val[prior][0], on_val[rival][1], min_gain_se) else prior
+    bar = selection_bar(min_gain_se, len(on_val) - 1, lists)
+    return rival if rival != prior and _clears(on_val[rival][0] - on_val[prior][0], on_val[rival][1], bar) else prior
 
 
 def _list_ndcg(model, ds, k: int):
@@ -259,7 +279,7 @@ def train_on_rank(params: dict) -> dict:
         tried[name], judged_lists = pooled(on_val[name], *([on_train[name]] if p.prior_lists == "all" else []))
     base = on_val[pick_prior(tried)]
     validated = {name: paired(v, base) for name, v in on_val.items()}  # the same order on every rank
-    prior = pick_start(tried, validated, p.min_gain_se)
+    prior = pick_start(tried, validated, p.min_gain_se, pooled(base)[1])
     kernel.assign(starts[prior])
     start_weights, start_lists, best = model.get_weights(), on_val[prior], validated[prior][0]
     best_epoch, best_weights = 0, start_weights
