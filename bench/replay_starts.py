@@ -5,7 +5,9 @@ code scores the stored training-window lists and validation lists with each star
 plain fusion, the weighted fusion for each power given, each source alone) and prints
 their NDCG@10, then the start the pooled rule (best on all labelled lists; the validation
 window's override is left out) picks without the weighted fusion and with it (one power
-at a time), and that pick's NDCG on validation. The training-window lists are the
+at a time), and that pick's NDCG on validation. Last, the start training picks with the
+night's own fusion power: the pooled pick, the validation window's best rival, its paired
+gain and standard error, the bar it must clear (`selection_bar`), and the start. The training-window lists are the
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
 weighted fusion's weights come from the training windows only, so its validation column
@@ -32,6 +34,31 @@ def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
 
     model.get_layer("wide_logit").kernel.assign(weights)
     return {part: _list_ndcg(model, ds, k) for part, ds in lists.items()}
+
+
+def start_line(spec, meta, model, lists, got, quality, k) -> str:
+    """The start training picks on this night (its own fusion power), with the override's test."""
+    from shoprank.ml.model import weighted_prior
+    from shoprank.ml.train import pick_prior, pick_start, selection_bar
+
+    power = meta["params"]["fusion_power"]
+    on = {n: v for n, v in got.items() if not n.startswith("weighted")}
+    on["weighted_fusion"] = judge(model, weighted_prior(spec, quality, power), lists, k)
+    pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in on.items()}
+    prior = pick_prior(pooled)
+    n = len(on[prior]["validation"])
+
+    def paired(v):
+        d = v - on[prior]["validation"]
+        return float(v.mean()), (float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"))
+
+    validated = {name: paired(v["validation"]) for name, v in on.items()}
+    rival = pick_prior({name: v[0] for name, v in validated.items()})
+    gain, se = validated[rival][0] - validated[prior][0], validated[rival][1]
+    bar = selection_bar(meta["params"]["min_gain_se"], len(on) - 1, n)
+    start = pick_start(pooled, validated, meta["params"]["min_gain_se"], n)
+    return (f"start (fusion power {power:g}): pooled {prior}, validation's best {rival} {gain:+.4f} ± {se:.4f} "
+            f"on {n} lists, bar {bar:.2f} standard errors: {start} (stored: {meta['history'][0]['prior']})")
 
 
 def main() -> None:
@@ -78,6 +105,7 @@ def main() -> None:
         for label, pick in picks.items():
             print(f"  pooled pick {label}: {pick} (validation {got[pick]['validation'].mean():.4f})")
             totals.setdefault(f"pick {label}", []).append(got[pick]["validation"])
+        print("  " + start_line(spec, meta, model, lists, got, quality, args.k))
     print(f"all nights, validation NDCG@{args.k} over {sum(len(v) for v in totals['fusion'])} lists:")
     for name, v in totals.items():
         print(f"  {name:30s} {np.concatenate(v).mean():.4f}")
