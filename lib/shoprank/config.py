@@ -178,11 +178,13 @@ class TrainConf:
     # The lists the untrained start (a fusion of the sources or one source) is chosen on:
     # every labelled list ("all": training windows too; next to nothing is fitted, so more lists
     # only cut the luck of a small validation window; the validation window's own pick
-    # wins if it beats that start there beyond min_gain_se) or the validation window's alone.
+    # wins if it beats that start there beyond min_gain_se, raised for being the best of
+    # many starts on few lists: ml.train.selection_bar) or the validation window's alone.
     prior_lists: str = choice("all", ("all", "validation"))
     # A rival start, or a trained epoch, replaces the start only if its validation gain
-    # exceeds this many standard errors of the paired per-list gain: on a window of a few
-    # lists the best of many epochs wins by chance (0: any gain).
+    # exceeds this many standard errors of the paired per-list gain (a rival start: the
+    # same false-alarm rate over all rivals, as Student's t): on a window of a few lists
+    # the best of many epochs or starts wins by chance (0: any gain).
     min_gain_se: float = num(1.0, 0, 100)
     # One of the starts is a fusion weighing each source by its NDCG on the training lists
     # to this power (0: equal weights, the plain fusion; higher: nearer the best source alone).
