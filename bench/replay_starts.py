@@ -43,7 +43,8 @@ def start_line(spec, meta, model, lists, got, quality, k) -> str:
 
     power = meta["params"]["fusion_power"]
     on = {n: v for n, v in got.items() if not n.startswith("weighted")}
-    on["weighted_fusion"] = judge(model, weighted_prior(spec, quality, power), lists, k)
+    on["weighted_fusion"] = got.get(f"weighted_fusion^{power:g}") or judge(
+        model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
     pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in on.items()}
     prior = pick_prior(pooled)
     n = len(on[prior]["validation"])

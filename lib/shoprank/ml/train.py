@@ -142,7 +142,7 @@ def pick_start(pooled: dict[str, float], on_val: dict[str, tuple[float, float]],
     prior = pick_prior(pooled)
     rival = pick_prior({n: v[0] for n, v in on_val.items()})
     bar = selection_bar(min_gain_se, len(on_val) - 1, lists)
-    return rival if rival != prior and _clears(on_val[rival][0] - on_val[prior][0], on_val[rival][1], bar) else prior
+    return rival if _clears(on_val[rival][0] - on_val[prior][0], on_val[rival][1], bar) else prior
 
 
 def _list_ndcg(model, ds, k: int):
