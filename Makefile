@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall demo-taobao demo-movielens eval-real clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples demo-taobao demo-movielens eval-real clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -66,6 +66,12 @@ bench-recall: setup
 	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE) --users 20
+
+## make bench-examples: a night's examples stage on the generated shop, timed, and a digest
+## of the lists it wrote (equal digests: the same lists)
+bench-examples: setup
+	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
+	$(PY) bench/bench_examples.py --conf $(CONF) --run-date $(RUN_DATE)
 
 ## make package: the library as a zip for spark-submit --py-files on a cluster
 package:

@@ -95,7 +95,7 @@ def test_training_lists_hold_every_positive_and_only_users_with_one(spark):
         "user_id string, item_id string, source_scores map<string,double>, source_ranks map<string,int>")
     labels = spark.createDataFrame([("u1", "i4"), ("u1", "i5"), ("u2", "zz")], "user_id string, item_id string")
     extra = spark.createDataFrame([("u1", "r1"), ("u1", "i0")], "user_id string, item_id string")
-    lists = ex.build_lists(cands, labels, extra, "train1", list_size=4, seed=1)
+    lists = ex.build_lists(cands, labels, ex.unscored(extra, cands), "train1", list_size=4, seed=1)
     got = rows(lists.select("list_id", "item_id", "label"), "item_id")
     assert {r["list_id"] for r in got} == {"train1:u1"}  # u2's positive is not among its candidates
     assert len(got) == 4 and {r["item_id"] for r in got if r["label"] == 1.0} == {"i4", "i5"}
@@ -117,7 +117,8 @@ def test_training_lists_are_the_same_however_the_rows_are_partitioned(spark):
 
     def lists(parts: int, order):
         extra = ex.random_items(cands.select("user_id").distinct().repartition(parts), pool, n, 3, seed=5)
-        built = ex.build_lists(cands.orderBy(order).repartition(parts), labels, extra, "train1", list_size=6, seed=5)
+        parted = cands.orderBy(order).repartition(parts)
+        built = ex.build_lists(parted, labels, ex.unscored(extra, parted), "train1", list_size=6, seed=5)
         return rows(built.select("list_id", "item_id", "label"))
 
     once = lists(1, "item_id")

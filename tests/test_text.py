@@ -8,6 +8,7 @@ import pytest
 
 from shoprank import text
 from shoprank.schemas import INTERACTIONS, ITEMS
+from tests.conftest import rows
 
 D = dt.date(2026, 11, 21)
 T = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
@@ -41,6 +42,34 @@ def test_interests_weigh_recent_and_strong_actions_and_nearest_matches_numpy(spa
     near = [r.item_id for r in text.nearest(queries, vectors, 2, blocks=3).orderBy("score", ascending=False).collect()]
     sims = {k: float(np.dot(got.interest, v)) for k, v in vecs.items()}
     assert near == sorted(sims, key=sims.get, reverse=True)[:2]
+
+
+
+def test_a_prepared_snapshot_computes_interests_once_and_features_do_not_change(spark):
+    from shoprank.config import load_config
+    from shoprank.materialise import release
+    from shoprank.snapshot import Snapshot
+
+    cfg = load_config("conf/local.toml", [])
+    vecs = {"x": unit([1, 0, 0]), "y": unit([0, 1, 0]), "z": unit([1, 1, 0])}
+    vectors = spark.createDataFrame(list(vecs.items()), "item_id string, vector array<float>")
+    ev = spark.createDataFrame([
+        (D, "u", "x", "purchase", T - dt.timedelta(hours=2), D, "c", "b", 1.0, True, {}),
+        (D, "u", "y", "view", T - dt.timedelta(hours=1), D, "c", "b", 1.0, True, {}),
+        (D, "v", "y", "click", T - dt.timedelta(days=3), D, "c", "b", 1.0, True, {})], INTERACTIONS)
+    items = spark.createDataFrame([(D, i, "c", "b", 1.0, False, i, None, None, True, None) for i in vecs], ITEMS)
+    plain = Snapshot.at(ev, items, items.select("item_id"), T, cfg, vectors)
+    pairs = spark.createDataFrame([("u", "z", {"covisit": 1.0}, {"covisit": 1}), ("v", "x", {}, {})],
+                                  "user_id string, item_id string, source_scores map<string,double>, "
+                                  "source_ranks map<string,int>")
+    kept = plain.prepared()
+    assert plain.interest is None and kept.interest is not None and kept.interests() is kept.interest
+    assert kept.prepared() is kept  # computed once
+    assert rows(kept.interests(), "user_id") == rows(plain.interests(), "user_id")
+    assert rows(kept.features(pairs), "user_id") == rows(plain.features(pairs), "user_id")
+    release(kept.interest)
+    no_text = Snapshot.at(ev, items, items.select("item_id"), T, cfg)
+    assert no_text.prepared() is no_text and no_text.interests() is None
 
 
 @pytest.mark.slow

@@ -49,17 +49,20 @@ def random_items(users: DataFrame, pool: DataFrame, pool_size: int, per_user: in
     return draws.join(pool, "idx").select("user_id", "item_id").distinct()
 
 
-def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame | None, list_id: str, list_size: int,
-                seed: int) -> DataFrame:
-    """Labelled lists: (list_id, user_id, item_id, source_scores, source_ranks, label),
-    only for users with a positive among their candidates; `extra` (user_id, item_id)
-    items join the candidates without source scores."""
-    pool = candidates.select("user_id", "item_id", "source_scores", "source_ranks")
-    if extra is not None:
-        pool = pool.unionByName(
-            extra.join(pool, ["user_id", "item_id"], "left_anti")
+def unscored(drawn: DataFrame, candidates: DataFrame) -> DataFrame:
+    """(user_id, item_id) drawn pairs that are not candidates, as candidate rows without
+    a source score (user_id, item_id, source_scores, source_ranks)."""
+    return (drawn.join(candidates.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
             .select("user_id", "item_id", F.create_map().cast("map<string,double>").alias("source_scores"),
                     F.create_map().cast("map<string,int>").alias("source_ranks")))
+
+
+def build_lists(candidates: DataFrame, labels: DataFrame, extra: DataFrame | None, list_id: str, list_size: int,
+                seed: int) -> DataFrame:
+    """Labelled lists: rows of `candidates` and of `extra` (pairs that are not candidates,
+    with the same columns: `unscored`, or their features) plus `list_id` and `label`, only
+    for users with a positive among them."""
+    pool = candidates if extra is None else candidates.unionByName(extra)
     labelled = pool.join(labels.withColumn("label", F.lit(1.0)), ["user_id", "item_id"], "left").withColumn(
         "label", F.coalesce("label", F.lit(0.0)).cast("float"))
     with_pos = labelled.filter("label > 0").select("user_id").distinct()

@@ -5,6 +5,7 @@ and nothing after t reaches either."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class Snapshot:
     t: dt.datetime
     cfg: Config
     vectors: DataFrame | None = None  # item_id, vector: text embeddings, when on
+    interest: DataFrame | None = None  # interests() computed once, by `prepared`
 
     @classmethod
     def at(cls, history: DataFrame, catalogue: DataFrame, allowed: DataFrame, t: dt.datetime, cfg: Config,
@@ -61,11 +63,20 @@ class Snapshot:
     def interests(self) -> DataFrame | None:
         """(user_id, interest, last_vector): a time-decayed mean of the embeddings of the
         user's recent items (recent ones weigh more), and the last item's embedding."""
-        if self.vectors is None:
-            return None
+        if self.vectors is None or self.interest is not None:
+            return self.interest
         from shoprank.text import interests
 
         return interests(self.events, self.vectors, self.t, self.cfg.candidates.decay_days)
+
+    def prepared(self) -> Snapshot:
+        """This snapshot with its interest vectors computed now, once (a named step; with
+        text only): a training window reads them in recall and in each list set's features,
+        and each read would run the per-user pandas aggregation again. The caller releases
+        `interest`."""
+        if self.vectors is None or self.interest is not None:
+            return self
+        return dataclasses.replace(self, interest=materialise(self.interests()))
 
     def candidates(self, users: DataFrame, run_date: dt.date) -> DataFrame:
         """CANDIDATES of the given users as of t: computed here (a named step), each source

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from shoprank import examples as ex
 from shoprank.errors import EmptyStageError
-from shoprank.materialise import release
+from shoprank.materialise import materialise, release
 from shoprank.night import Night, stage
 from shoprank.snapshot import Snapshot
 from shoprank.stages.candidates import night_snapshot
@@ -46,22 +46,36 @@ def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
 
 
 def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size: int, splits: tuple[str, ...],
-                 k: int, night: Night) -> tuple[dict[str, DataFrame], DataFrame]:
-    """({split: the window's lists with features}, its candidates: materialised, the caller
-    releases them). Candidates are built once: each split's lists read them."""
+                 k: int, night: Night) -> tuple[dict[str, DataFrame], list[DataFrame]]:
+    """({split: the window's lists with features}, the frames computed once for them: the
+    labels, the window's users and their interest vectors, which every source reads, and
+    the candidates and their features, which every split reads; the caller releases them
+    once the lists are written). Only users with a positive get lists, so only their
+    pairs get features."""
     e = night.cfg.examples
-    labels = ex.label_pairs(history, snap.t, e.label_days, snap.events, night.cfg.evaluate.relevant_actions)
-    users = labels.select("user_id").distinct().join(snap.events.select("user_id").distinct(), "user_id")
-    candidates = snap.candidates(snap.users(users), night.run_date)
+    labels = materialise(ex.label_pairs(history, snap.t, e.label_days, snap.events,
+                                        night.cfg.evaluate.relevant_actions))
+    users = materialise(snap.users(labels.select("user_id").distinct()
+                                   .join(snap.events.select("user_id").distinct(), "user_id")))
+    snap = snap.prepared()
+    candidates = snap.candidates(users, night.run_date)
+    sampled = any(split not in ("validation", "judge") for split in splits)  # training lists add random items
+    drawn = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k) if sampled else None
+    pairs = candidates.select("user_id", "item_id")
+    pairs = pairs if drawn is None else pairs.unionByName(drawn)
+    with_pos = pairs.join(labels, ["user_id", "item_id"], "left_semi").select("user_id").distinct()
+    columns = ("user_id", "item_id", "category", "features")
+    featured = materialise(snap.features(candidates.join(with_pos, "user_id", "left_semi")).select(*columns))
     out = {}
     for split in splits:
         if split in ("validation", "judge"):  # the served set: every candidate, no random catalogue items
             extra, size = None, night.cfg.candidates.most_per_user
         else:  # training lists ("refit": the validation window's, for training again after selection)
-            extra, size = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k), e.list_size
-        lists = ex.build_lists(candidates, labels, extra, f"{split}{k}", size, e.seed + k)
-        out[split] = snap.features(lists).select("list_id", "user_id", "item_id", "category", "features", "label")
-    return out, candidates
+            extra = snap.features(ex.unscored(drawn.join(with_pos, "user_id", "left_semi"), candidates))
+            extra, size = extra.select(*columns), e.list_size
+        lists = ex.build_lists(featured, labels, extra, f"{split}{k}", size, e.seed + k)
+        out[split] = lists.select("list_id", "user_id", "item_id", "category", "features", "label")
+    return out, [f for f in (labels, users, snap.interest, candidates, featured) if f is not None]
 
 
 def feature_stats(train: DataFrame, names: tuple[str, ...]) -> dict:
@@ -86,7 +100,7 @@ def run(night: Night) -> dict:
                 splits = (split, "judge")
             else:
                 splits = (split, "refit") if night.cfg.train.refit else (split,)
-            by_split, candidates = window_lists(snap_at(start), history, pool, pool_size, splits, k, night)
+            by_split, held = window_lists(snap_at(start), history, pool, pool_size, splits, k, night)
             for split_, lists in by_split.items():
                 location = fs.join(night.artifacts.examples(rd, split_), f"window={k}")
                 (lists.repartition(e.shards, "list_id").sortWithinPartitions("list_id", "item_id")
@@ -98,7 +112,8 @@ def run(night: Night) -> dict:
                          k, start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
                 out[f"{split_}{k}"] = {"lists": stats.lists, "rows": stats.rows,
                                        "positives": int(stats.positives or 0)}
-            release(candidates)
+            for frame in held:
+                release(frame)
         pool.unpersist()
         if not any(v["lists"] for k, v in out.items() if k.startswith("train")):
             raise EmptyStageError(f"no training list has a positive: no user interacted with a candidate in the "

@@ -1,0 +1,62 @@
+"""make bench-examples: the `examples` stage of one night on the generated shop, timed,
+with a digest of the lists it wrote. Runs the stages before it for the run date first
+(idempotent). Two versions of the code that write the same lists print the same digest:
+an order-free hash of every (list, item, label, features) row, summed in Spark per split.
+The last line is `examples_seconds=<s> lists=<n> rows=<n> digest=<hex>`.
+
+    python bench/bench_examples.py --conf conf/local.toml --run-date 2026-11-21
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import time
+
+from pyspark.sql import functions as F
+
+from shoprank import stages
+from shoprank.config import load_config
+from shoprank.night import Night
+from shoprank.session import build_session
+from shoprank.stages.examples import SPLITS
+from shoprank.storage import fs
+
+log = logging.getLogger("bench_examples")
+MOD = (1 << 61) - 1  # a prime: per-row hashes summed modulo it do not overflow a long
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--conf", required=True)
+    ap.add_argument("--run-date", required=True, type=dt.date.fromisoformat)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = load_config(a.conf, a.overrides)
+    spark = build_session(cfg.spark)
+    night = Night.open(spark, cfg, a.run_date, force=True)
+    for name in ("ingest", "gate", "embeddings", "features"):
+        stages.runner(name)(night)
+    start = time.perf_counter()
+    stages.runner("examples")(night)
+    seconds = time.perf_counter() - start
+    total_lists, total_rows, digest = 0, 0, 0
+    for split in SPLITS:
+        location = night.artifacts.examples(a.run_date, split)
+        if not fs.list_files(location, ".parquet"):  # refit off: no refit lists
+            continue
+        lists = spark.read.parquet(location)
+        row = F.pmod(F.xxhash64("list_id", "item_id", "label", F.col("features").cast("string")), F.lit(MOD))
+        got = lists.agg(F.countDistinct("list_id").alias("lists"), F.count(F.lit(1)).alias("rows"),
+                        F.sum(row.cast("decimal(38,0)")).alias("h")).collect()[0]
+        log.info("%s: %d lists, %d rows", split, got.lists, got.rows)
+        total_lists, total_rows = total_lists + got.lists, total_rows + got.rows
+        digest = (digest * 1_000_003 + int(got.h or 0)) % MOD
+    spark.stop()
+    print(f"examples_seconds={seconds:.1f} lists={total_lists} rows={total_rows} digest={digest:016x}")
+
+
+if __name__ == "__main__":
+    main()
