@@ -10,16 +10,13 @@ The last line is `examples_seconds=<s> lists=<n> rows=<n> digest=<hex>`.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import time
 
+from nights import open_night
 from pyspark.sql import functions as F
 
 from shoprank import stages
-from shoprank.config import load_config
-from shoprank.night import Night
-from shoprank.session import build_session
 from shoprank.stages.examples import SPLITS
 from shoprank.storage import fs
 
@@ -28,17 +25,8 @@ MOD = (1 << 61) - 1  # a prime: per-row hashes summed modulo it do not overflow 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--conf", required=True)
-    ap.add_argument("--run-date", required=True, type=dt.date.fromisoformat)
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = load_config(a.conf, a.overrides)
-    spark = build_session(cfg.spark)
-    night = Night.open(spark, cfg, a.run_date, force=True)
-    for name in ("ingest", "gate", "embeddings", "features"):
-        stages.runner(name)(night)
+    a, night = open_night(argparse.ArgumentParser(), ("ingest", "gate", "embeddings", "features"))
+    spark = night.spark
     start = time.perf_counter()
     stages.runner("examples")(night)
     seconds = time.perf_counter() - start

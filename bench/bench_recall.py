@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import logging
 import time
 
+from nights import open_night
 from pyspark.sql import functions as F
 
-from shoprank import stages
-from shoprank.config import load_config
 from shoprank.materialise import release
-from shoprank.night import Night
-from shoprank.session import build_session
 from shoprank.stages.candidates import night_snapshot
 
 log = logging.getLogger("bench_recall")
@@ -31,19 +27,11 @@ log = logging.getLogger("bench_recall")
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--conf", required=True)
-    ap.add_argument("--run-date", required=True, type=dt.date.fromisoformat)
     ap.add_argument("--users", type=int, default=0, help="recall for this many users (a label window's few); "
                     "0: every user with a history (the night's candidates)")
     ap.add_argument("--runs", type=int, default=2, help="runs of each setting, alternated")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = load_config(a.conf, a.overrides)
-    spark = build_session(cfg.spark)
-    night = Night.open(spark, cfg, a.run_date, force=True)
-    for name in ("ingest", "embeddings"):
-        stages.runner(name)(night)
+    a, night = open_night(ap, ("ingest", "embeddings"))
+    cfg, spark = night.cfg, night.spark
     _, snap_at = night_snapshot(night)
     snap = snap_at(night.windows.end)
     ids = snap.events.select("user_id").distinct()
