@@ -67,8 +67,8 @@ bench-recall: setup
 	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) bench/bench_recall.py --conf $(CONF) --run-date $(RUN_DATE) --users 20
 
-## make bench-examples: a night's examples stage on the generated shop, timed, and a digest
-## of the lists it wrote (equal digests: the same lists)
+## make bench-examples: a night's examples stage on the generated shop, timed, and digests
+## of the lists it wrote (equal digests: the same lists and features)
 bench-examples: setup
 	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) bench/bench_examples.py --conf $(CONF) --run-date $(RUN_DATE)
