@@ -227,6 +227,15 @@ def test_candidate_sources_merge_and_exclude(spark):
     assert top1.filter(F.array_max(F.map_values("source_ranks")) > 1).count() == 0
 
 
+
+def test_a_source_ranks_scores_equal_at_single_precision_by_item(spark):
+    # item-kNN's sums differ in their last bits from run to run: such scores tie, and the
+    # item decides, so a re-run night ranks them the same way; a real gap still counts.
+    scored = spark.createDataFrame([("u", "b", 1.0 + 1e-12), ("u", "a", 1.0), ("u", "c", 1.5)],
+                                   "user_id string, item_id string, score double")
+    got = rows(recall.top_per_user(scored, 3).select("item_id", "rank"), "rank")
+    assert got == [{"item_id": "c", "rank": 1}, {"item_id": "a", "rank": 2}, {"item_id": "b", "rank": 3}]
+
 def test_materialise_cuts_the_plan_keeps_the_rows_and_release_frees_them(spark):
     built = (spark.range(50).withColumn("k", F.col("id") % 7).groupBy("k").agg(F.sum("id").alias("s"))
              .join(spark.range(7).withColumnRenamed("id", "k"), "k"))

@@ -63,8 +63,11 @@ def sources(params: CandidatesConf, with_text: bool) -> dict[str, Source]:
 
 
 def top_per_user(scored: DataFrame, n: int) -> DataFrame:
-    """The n best (user, item) rows of one source, with their 1-based rank."""
-    w = Window.partitionBy("user_id").orderBy(F.col("score").desc(), "item_id")
+    """The n best (user, item) rows of one source, with their 1-based rank. Ranked on the
+    score at single precision, then the item: a score summed by a Spark aggregation
+    (item-kNN's) can differ in its last bits from run to run, and two nearly equal scores
+    must not swap places when a night is re-run."""
+    w = Window.partitionBy("user_id").orderBy(F.col("score").cast("float").desc(), "item_id")
     return scored.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= n)
 
 
