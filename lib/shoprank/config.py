@@ -184,7 +184,8 @@ class TrainConf:
     # A rival start, or a trained epoch, replaces the start only if its validation gain
     # exceeds this many standard errors of the paired per-list gain (a rival start: the
     # same false-alarm rate over all rivals, as Student's t): on a window of a few lists
-    # the best of many epochs or starts wins by chance (0: any gain).
+    # the best of many epochs or starts wins by chance (0: any gain). Of the epochs, the
+    # one whose gain less this many errors is largest is kept (the surest, not the luckiest).
     min_gain_se: float = num(1.0, 0, 100)
     # One of the starts is a fusion weighing each source by its NDCG on the training lists
     # to this power (0: equal weights, the plain fusion; higher: nearer the best source alone).

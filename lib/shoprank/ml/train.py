@@ -19,10 +19,10 @@ unless the best on the validation window alone beats it there by more than `min_
 standard errors of the paired per-list gain, corrected for its being the best of many
 starts on few lists (`selection_bar`; the newest window is what serving resembles most
 where interest moves); with "validation", the best on validation. The epoch served
-is the best of either phase on validation among those whose gain over the start's
-validation NDCG exceeds `min_gain_se` standard errors of the per-list gain (paired over
-the same lists), else the start: on a validation window of a few lists the best of many
-epochs "wins" by chance. Then, if a
+is the one of either phase whose gain over the start's validation NDCG, less
+`min_gain_se` standard errors of the per-list gain (paired over the same lists), is
+largest, if that stays above zero, else the start: on a validation window of a few lists
+the best of many epochs "wins" by chance, and most the epochs with the widest errors. Then, if a
 trained epoch was kept and the night has `refit_files` (the validation window's labels as
 training lists), the model is trained again from the same start for the same epochs of
 each phase on the training windows plus that window: validation chose how long to train,
@@ -77,22 +77,38 @@ def _ndcg(h: dict) -> float:
     return _or_worst(h["val_ndcg"])
 
 
+def _margin(gain: float, gain_se: float, min_gain_se: float) -> float:
+    """A validation gain less `min_gain_se` of its standard errors: the gain that noise on a
+    small validation window could hardly have made up (0: the gain itself; inf error: -inf)."""
+    return gain - (min_gain_se * gain_se if min_gain_se else 0.0)
+
+
 def _clears(gain: float, gain_se: float, min_gain_se: float) -> bool:
     """Whether a validation gain exceeds `min_gain_se` standard errors: less is noise a
     small validation window cannot tell from skill (0: any gain, even on one list, inf)."""
-    return gain > (min_gain_se * gain_se if min_gain_se else 0.0)
+    return _margin(gain, gain_se, min_gain_se) > 0
+
+
+def _epoch_margin(h: dict, start: dict, min_gain_se: float) -> float:
+    """Trained epoch `h`'s gain over the untrained start beyond noise (NaN: none)."""
+    m = _margin(h["val_ndcg"] - start["val_ndcg"], h["gain_se"], min_gain_se)
+    return m if h["epoch"] > 0 and m == m else -math.inf
 
 
 def beats_start(h: dict, start: dict, min_gain_se: float) -> bool:
     """Whether trained epoch `h` gains over the untrained start beyond noise."""
-    return h["epoch"] > 0 and _clears(h["val_ndcg"] - start["val_ndcg"], h["gain_se"], min_gain_se)
+    return _epoch_margin(h, start, min_gain_se) > 0
 
 
 def kept_epoch(history: list[dict], min_gain_se: float) -> int:
-    """The epoch served: the best on validation (the first of equals: a later epoch must
-    beat it) among those that beat the start beyond noise; the start if none does."""
-    clear = [h for h in history if beats_start(h, history[0], min_gain_se)]
-    return max(clear, key=_ndcg)["epoch"] if clear else 0
+    """The epoch served: the one whose gain over the start is largest once `min_gain_se`
+    standard errors are taken off (the first of equals), the start if none stays above
+    zero. The largest point gain of many epochs on a few lists is partly luck, and most
+    in the epochs whose lists moved most (the widest errors); the lower bound prefers
+    the gain that is surest. With `min_gain_se` 0 it is the largest gain."""
+    margins = [_epoch_margin(h, history[0], min_gain_se) for h in history]
+    best = max(range(len(history)), key=lambda e: (margins[e], -e))
+    return best if margins[best] > 0 else 0
 
 
 def refit_schedule(history: list[dict], kept: int) -> list[tuple[str, int]]:
@@ -306,7 +322,7 @@ def train_on_rank(params: dict) -> dict:
                 best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
             else:
                 waited += 1
-            if kept_epoch(history, p.min_gain_se) == epoch:  # the best that beats the start beyond noise
+            if kept_epoch(history, p.min_gain_se) == epoch:  # the surest gain over the start
                 kept = (ndcg, epoch, best_weights if improved else model.get_weights())
             if scratch is not None:
                 print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f} "
@@ -318,8 +334,10 @@ def train_on_rank(params: dict) -> dict:
             if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
                 break
     if kept[1] != best_epoch and scratch is not None:
-        print(f"[rank 0] epoch {best_epoch}'s gain over the start is within {p.min_gain_se} standard errors: "
-              f"{f'epoch {kept[1]}' if kept[1] else 'the start'} is kept", flush=True)
+        print(f"[rank 0] epoch {best_epoch} has the best validation NDCG, but "
+              f"{f'epoch {kept[1]} has the largest gain' if kept[1] else 'no epoch has a gain'} over the start "
+              f"beyond {p.min_gain_se} standard errors: {f'epoch {kept[1]}' if kept[1] else 'the start'} is kept",
+              flush=True)
     best, best_epoch, best_weights = kept
     schedule, refit_losses = refit_schedule(history, best_epoch) if p.refit_files else [], []
     if schedule:  # the same start, the same epochs per phase, the newest window's lists too
