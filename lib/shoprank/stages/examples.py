@@ -36,6 +36,7 @@ from shoprank.storage import fs
 log = logging.getLogger("shoprank")
 
 SPLITS = ("train", "judge", "validation", "refit")  # the list sets the stage writes
+SERVED = ("judge", "validation")  # sets of every candidate, as served: no random catalogue items
 
 
 def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
@@ -59,7 +60,7 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
                                    .join(snap.events.select("user_id").distinct(), "user_id")))
     snap = snap.prepared()
     candidates = snap.candidates(users, night.run_date)
-    sampled = any(split not in ("validation", "judge") for split in splits)  # training lists add random items
+    sampled = any(split not in SERVED for split in splits)  # training lists add random items
     drawn = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k) if sampled else None
     pairs = candidates.select("user_id", "item_id")
     pairs = pairs if drawn is None else pairs.unionByName(drawn)
@@ -68,7 +69,7 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
     featured = materialise(snap.features(candidates.join(with_pos, "user_id", "left_semi")).select(*columns))
     out = {}
     for split in splits:
-        if split in ("validation", "judge"):  # the served set: every candidate, no random catalogue items
+        if split in SERVED:
             extra, size = None, night.cfg.candidates.most_per_user
         else:  # training lists ("refit": the validation window's, for training again after selection)
             extra = snap.features(ex.unscored(drawn.join(with_pos, "user_id", "left_semi"), candidates))
