@@ -95,11 +95,6 @@ def _epoch_margin(h: dict, start: dict, min_gain_se: float) -> float:
     return m if h["epoch"] > 0 and m == m else -math.inf
 
 
-def beats_start(h: dict, start: dict, min_gain_se: float) -> bool:
-    """Whether trained epoch `h` gains over the untrained start beyond noise."""
-    return _epoch_margin(h, start, min_gain_se) > 0
-
-
 def kept_epoch(history: list[dict], min_gain_se: float) -> int:
     """The epoch served: the one whose gain over the start is largest once `min_gain_se`
     standard errors are taken off (the first of equals), the start if none stays above
@@ -107,7 +102,7 @@ def kept_epoch(history: list[dict], min_gain_se: float) -> int:
     in the epochs whose lists moved most (the widest errors); the lower bound prefers
     the gain that is surest. With `min_gain_se` 0 it is the largest gain."""
     margins = [_epoch_margin(h, history[0], min_gain_se) for h in history]
-    best = max(range(len(history)), key=lambda e: (margins[e], -e))
+    best = max(range(len(history)), key=margins.__getitem__)  # max keeps the first of equals
     return best if margins[best] > 0 else 0
 
 
