@@ -46,7 +46,7 @@ EVAL_OUT ?= eval-out
 eval-real: setup
 	@mkdir -p $(EVAL_OUT)
 	$(PY) -m shoprank.cli backtest --conf conf/movielens.toml --run-date 2018-08-25 --horizon-days 30 \
-	  --nights 4 --step-days 30 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/movielens.log
+	  --nights 12 --step-days 30 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/movielens.log
 	$(PY) -m shoprank.cli backtest --conf conf/taobao.toml --run-date 2017-12-02 --horizon-days 1 \
 	  --nights 3 --step-days 1 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/taobao.log
 	@grep -h "^backtest .* ndcg_over_best_baseline=" $(EVAL_OUT)/movielens.log $(EVAL_OUT)/taobao.log
