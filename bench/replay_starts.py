@@ -6,7 +6,8 @@ plain fusion, the weighted fusion for each power given, each source alone) and p
 their NDCG@10, then the start the pooled rule (best on all labelled lists; the validation
 window's override is left out) picks without the weighted fusion and with it (one power
 at a time), and that pick's NDCG on validation. Last, the start training picks with the
-night's own fusion power: the pooled pick, the validation window's best rival, its paired
+night's own fusion power (the weighted fusion judged cross-fitted on the training windows, as
+training does): the pooled pick, the validation window's best rival, its paired
 gain and standard error, the bar it must clear (`selection_bar`), and the start. The training-window lists are the
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
@@ -39,12 +40,15 @@ def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
 def start_line(spec, meta, model, lists, got, quality, k) -> str:
     """The start training picks on this night (its own fusion power), with the override's test."""
     from shoprank.ml.model import weighted_prior
-    from shoprank.ml.train import pick_prior, pick_start, selection_bar
+    from shoprank.ml.train import cross_fitted, pick_prior, pick_start, selection_bar
 
     power = meta["params"]["fusion_power"]
     on = {n: v for n, v in got.items() if not n.startswith("weighted")}
-    on["weighted_fusion"] = got.get(f"weighted_fusion^{power:g}") or judge(
-        model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
+    on["weighted_fusion"] = dict(got.get(f"weighted_fusion^{power:g}") or judge(
+        model, weighted_prior(spec, quality, power), lists, k))  # judged already when --powers holds it
+    on["weighted_fusion"]["train"] = cross_fitted(  # as training judges it: out of sample
+        {s: got[f"source:{s}"]["train"] for s in quality}, lambda v: float(v.mean()),
+        lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])
     pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in on.items()}
     prior = pick_prior(pooled)
     n = len(on[prior]["validation"])

@@ -132,6 +132,26 @@ def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():
     assert pick_prior({"fusion": math.nan, "source:a": 0.0}) == "source:a"
 
 
+def test_the_weighted_fusion_is_judged_on_each_half_of_the_lists_with_the_other_halfs_weights():
+    from shoprank.ml.train import cross_fitted
+
+    # Source a ranks the even lists well, b the odd ones: in sample, either half's weights
+    # would look good on it; out of sample each half gets the other half's favourite.
+    on_lists = {"a": np.array([0.8, 0.0, 0.6, 0.2]), "b": np.array([0.0, 0.9, 0.1, 0.5])}
+    weigh = lambda q: max(q, key=q.get)  # noqa: E731 - the weights: the best source's name
+    seen = []
+
+    def score(best):
+        seen.append(best)
+        return on_lists[best]  # every list ranked by that source alone
+
+    got = cross_fitted(on_lists, lambda v: float(v.mean()), weigh, score)
+    assert seen == ["a", "b"]  # weights from the even lists (a), then from the odd ones (b)
+    # odd lists (1, 3) ranked by a, then even lists (0, 2) ranked by b
+    assert got.tolist() == [0.0, 0.2, 0.0, 0.1]
+    assert got.mean() < min(v.mean() for v in on_lists.values())  # here each half's fit misleads the other
+
+
 @pytest.mark.parametrize(("on_val", "start"), [
     ({"fusion": (0.30, 0.0), "source:a": (0.32, 0.01)}, "source:a"),  # +0.02, two standard errors
     ({"fusion": (0.30, 0.0), "source:a": (0.32, 0.03)}, "fusion"),  # within one: all the lists decide
