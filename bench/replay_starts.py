@@ -62,7 +62,9 @@ def start_line(spec, meta, model, lists, got, quality, k) -> str:
     gain, se = validated[rival][0] - validated[prior][0], validated[rival][1]
     bar = selection_bar(meta["params"]["min_gain_se"], len(on) - 1, n)
     start = pick_start(pooled, validated, meta["params"]["min_gain_se"], n)
-    return (f"start (fusion power {power:g}): pooled {prior}, validation's best {rival} {gain:+.4f} ± {se:.4f} "
+    return (f"weighted fusion on the training windows cross-fitted {on['weighted_fusion']['train'].mean():.4f} "
+            f"(in sample {got.get(f'weighted_fusion^{power:g}', on['weighted_fusion'])['train'].mean():.4f}); "
+            f"start (fusion power {power:g}): pooled {prior}, validation's best {rival} {gain:+.4f} ± {se:.4f} "
             f"on {n} lists, bar {bar:.2f} standard errors: {start} (stored: {meta['history'][0]['prior']})")
 
 
