@@ -44,11 +44,11 @@ def start_line(spec, meta, model, lists, got, quality, k) -> str:
 
     power = meta["params"]["fusion_power"]
     on = {n: v for n, v in got.items() if not n.startswith("weighted")}
-    on["weighted_fusion"] = dict(got.get(f"weighted_fusion^{power:g}") or judge(
-        model, weighted_prior(spec, quality, power), lists, k))  # judged already when --powers holds it
-    on["weighted_fusion"]["train"] = cross_fitted(  # as training judges it: out of sample
+    in_sample = got.get(f"weighted_fusion^{power:g}") or judge(
+        model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
+    on["weighted_fusion"] = {**in_sample, "train": cross_fitted(  # as training judges it: out of sample
         {s: got[f"source:{s}"]["train"] for s in quality}, lambda v: float(v.mean()),
-        lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])
+        lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])}
     pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in on.items()}
     prior = pick_prior(pooled)
     n = len(on[prior]["validation"])
@@ -63,7 +63,7 @@ def start_line(spec, meta, model, lists, got, quality, k) -> str:
     bar = selection_bar(meta["params"]["min_gain_se"], len(on) - 1, n)
     start = pick_start(pooled, validated, meta["params"]["min_gain_se"], n)
     return (f"weighted fusion on the training windows cross-fitted {on['weighted_fusion']['train'].mean():.4f} "
-            f"(in sample {got.get(f'weighted_fusion^{power:g}', on['weighted_fusion'])['train'].mean():.4f}); "
+            f"(in sample {in_sample['train'].mean():.4f}); "
             f"start (fusion power {power:g}): pooled {prior}, validation's best {rival} {gain:+.4f} ± {se:.4f} "
             f"on {n} lists, bar {bar:.2f} standard errors: {start} (stored: {meta['history'][0]['prior']})")
 
