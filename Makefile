@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples demo-taobao demo-movielens eval-real clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples demo-taobao demo-movielens eval-real eval-ml100k clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -50,6 +50,17 @@ eval-real: setup
 	$(PY) -m shoprank.cli backtest --conf conf/taobao.toml --run-date 2017-12-02 --horizon-days 1 \
 	  --nights 3 --step-days 1 --run-version $$(date +%s) 2>&1 | tee $(EVAL_OUT)/taobao.log
 	@grep -h "^backtest .* ndcg_over_best_baseline=" $(EVAL_OUT)/movielens.log $(EVAL_OUT)/taobao.log
+
+## make eval-ml100k: the same backtest on MovieLens 100k, fetched from PyPI (RecBole's wheel),
+## with conf/ml100k.toml's defaults: data no setting was tuned on. Weekly nights, a week ahead.
+eval-ml100k: setup
+	@mkdir -p $(EVAL_OUT)
+	$(PY) bench/fetch_ml100k.py $(EVAL_OUT)/data/ml-100k
+	$(PY) -m shoprank.cli backtest --conf conf/ml100k.toml --run-date 1998-04-15 --horizon-days 7 \
+	  --nights 6 --step-days 7 --run-version $$(date +%s) \
+	  --set input.actions_path=$(EVAL_OUT)/data/ml-100k/ml-100k.inter \
+	  --set input.items_path=$(EVAL_OUT)/data/ml-100k/ml-100k.item 2>&1 | tee $(EVAL_OUT)/ml100k.log
+	@grep -h "^backtest .* ndcg_over_best_baseline=" $(EVAL_OUT)/ml100k.log
 
 bench-etl: setup
 	$(PY) bench/bench_etl.py

@@ -100,7 +100,7 @@ def test_run_date_never_from_file(tmp_path):
 
 
 def test_shipped_dataset_configs_load():
-    for name in ("taobao", "movielens"):
+    for name in ("taobao", "movielens", "ml100k"):
         cfg = load_config(f"conf/{name}.toml")
         assert cfg.input.actions_path
 
