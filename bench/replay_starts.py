@@ -7,8 +7,11 @@ their NDCG@10, then the start the pooled rule (best on all labelled lists; the v
 window's override is left out) picks without the weighted fusion and with it (one power
 at a time), and that pick's NDCG on validation. Last, the start training picks with the
 night's own fusion power (the weighted fusion judged cross-fitted on the training windows, as
-training does): the pooled pick, the validation window's best rival, its paired
-gain and standard error, the bar it must clear (`selection_bar`), and the start. The training-window lists are the
+training does): the anchor (the better fusion), the best start on all labelled lists and
+then on validation alone, each with its paired gain over the start so far, its standard
+error and the bar it must clear (`selection_bar`), and the start; at the end,
+each night's start (replayed and stored) scored on the next night's validation lists, the
+week after (when label windows and nights are as far apart, the week the start would serve). The training-window lists are the
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
 weighted fusion's weights come from the training windows only, so its validation column
@@ -37,8 +40,8 @@ def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
     return {part: _list_ndcg(model, ds, k) for part, ds in lists.items()}
 
 
-def start_line(spec, meta, model, lists, got, quality, k) -> str:
-    """The start training picks on this night (its own fusion power), with the override's test."""
+def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
+    """(A line on the start training picks on this night (its own fusion power) and its tests, the start)."""
     from shoprank.ml.model import weighted_prior
     from shoprank.ml.train import cross_fitted, pick_prior, pick_start, selection_bar
 
@@ -49,23 +52,28 @@ def start_line(spec, meta, model, lists, got, quality, k) -> str:
     on["weighted_fusion"] = {**in_sample, "train": cross_fitted(  # as training judges it: out of sample
         {s: got[f"source:{s}"]["train"] for s in quality}, lambda v: float(v.mean()),
         lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])}
-    pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in on.items()}
-    prior = pick_prior(pooled)
-    n = len(on[prior]["validation"])
+    labelled = {n: np.concatenate([v["train"], v["validation"]]) for n, v in on.items()}
+    anchor = pick_prior({n: float(labelled[n].mean()) for n in ("fusion", "weighted_fusion")})
 
-    def paired(v):
-        d = v - on[prior]["validation"]
-        return float(v.mean()), (float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"))
+    def paired(v, base):
+        d = v - base
+        return float(v.mean()), (float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf"))
 
-    validated = {name: paired(v["validation"]) for name, v in on.items()}
-    rival = pick_prior({name: v[0] for name, v in validated.items()})
-    gain, se = validated[rival][0] - validated[prior][0], validated[rival][1]
-    bar = selection_bar(meta["params"]["min_gain_se"], len(on) - 1, n)
-    start = pick_start(pooled, validated, meta["params"]["min_gain_se"], n)
+    def test(on_lists: dict[str, np.ndarray], base: str) -> tuple[str, str]:
+        """(the start, how the best rival fared against `base` on these lists)."""
+        got = {n: paired(v, on_lists[base]) for n, v in on_lists.items()}
+        rival, bar = pick_prior({n: v[0] for n, v in got.items()}), selection_bar(
+            meta["params"]["min_gain_se"], len(got) - 1, len(on_lists[base]))
+        return pick_start(got, base, meta["params"]["min_gain_se"], len(on_lists[base])), (
+            f"{rival} {got[rival][0] - got[base][0]:+.4f} ± {got[rival][1]:.4f} on {len(on_lists[base])} lists, "
+            f"bar {bar:.2f} standard errors")
+
+    prior, first = test(labelled, anchor)
+    start, second = test({n: v["validation"] for n, v in on.items()}, prior)
     return (f"weighted fusion on the training windows cross-fitted {on['weighted_fusion']['train'].mean():.4f} "
-            f"(in sample {in_sample['train'].mean():.4f}); "
-            f"start (fusion power {power:g}): pooled {prior}, validation's best {rival} {gain:+.4f} ± {se:.4f} "
-            f"on {n} lists, bar {bar:.2f} standard errors: {start} (stored: {meta['history'][0]['prior']})")
+            f"(in sample {in_sample['train'].mean():.4f}); start (fusion power {power:g}): anchor {anchor}, "
+            f"best on all lists {first}: {prior}; on validation {second}: {start} "
+            f"(stored: {meta['history'][0]['prior']})"), start
 
 
 def main() -> None:
@@ -82,6 +90,7 @@ def main() -> None:
     from shoprank.ml.train import pick_prior
 
     totals: dict[str, list[np.ndarray]] = {}
+    before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
@@ -112,7 +121,14 @@ def main() -> None:
         for label, pick in picks.items():
             print(f"  pooled pick {label}: {pick} (validation {got[pick]['validation'].mean():.4f})")
             totals.setdefault(f"pick {label}", []).append(got[pick]["validation"])
-        print("  " + start_line(spec, meta, model, lists, got, quality, args.k))
+        line, start = start_line(spec, meta, model, lists, got, quality, args.k)
+        print("  " + line)
+        for how, (name, q, power) in before.items():  # the night before's pick on this week's lists
+            w = weighted_prior(spec, q, power) if name == "weighted_fusion" else starts[name]
+            v = judge(model, w, {"validation": lists["validation"]}, args.k)["validation"]
+            totals.setdefault(f"{how} start, a night later", []).append(v)
+        power = meta["params"]["fusion_power"]
+        before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}
     print(f"all nights, validation NDCG@{args.k} over {sum(len(v) for v in totals['fusion'])} lists:")
     for name, v in totals.items():
         print(f"  {name:30s} {np.concatenate(v).mean():.4f}")

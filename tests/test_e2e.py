@@ -35,7 +35,7 @@ def night_cfg(tmp_path_factory):
     overrides = [f"storage.warehouse={root}/warehouse", f"storage.artifacts={root}/artifacts",
                  f"input.actions_path={root}/data/actions", f"input.items_path={root}/data/items",
                  "generate.users=300", "generate.items=150", "generate.days=8", "train.epochs=2",
-                 "examples.windows=1",
+                 "examples.windows=1", "train.refit=true",  # off by default: the refit path runs here
                  "evaluate.horizon_days=1"]
     cfg = load_config("conf/local.toml", overrides)
     generate(cfg.generate, cfg.input.actions_path, cfg.input.items_path, RUN_DATE)
@@ -123,7 +123,7 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(n
     assert {("published", "shoprank", x) for x in ("hr", "recall", "precision", "map", "coverage")} <= set(m)
     # validation lists: a diagnostic, not a list; in-sample when the model was refit on them
     refit = summary["train"]["refit_epochs"] > 0
-    assert refit == (summary["train"]["best_epoch"] > 0)  # refit (on by default) follows a trained epoch
+    assert refit == (summary["train"]["best_epoch"] > 0)  # refit (on here) follows a trained epoch
     assert m[("diagnostic", "ranker_in_sample" if refit else "ranker", "auc")].list_date is None
     assert summary["train"]["ranks"] == 2
     # the untrained start was chosen on every labelled list, training windows' and validation's,

@@ -1,0 +1,88 @@
+"""Replay the ranker's epoch choice on the week each night's model served, without Spark.
+
+For every replayed night under `<artifacts>/_backtest` (local path) but the last, each of
+its epochs (0: the untrained start; then every checkpoint training wrote) is scored on the
+next night's validation lists: when nights and label windows are as far apart (the
+shipped backtest commands), those are the labels of the week the night's lists served,
+the positives among whole candidate sets. Then each rule for the epoch served is applied
+to the night's own validation history (as training stored it in `training.json`) and its
+pick is scored the same way: the start always, the best point NDCG, the largest gain less
+`z` standard errors (`kept_epoch`, what training does), and that with the bar raised for
+the best of the night's epochs (`selection_bar`). The served models were refit (unless
+`train.refit` was off), the checkpoints are not: the last line per night gives the
+refit-free figure of the epoch that was kept.
+
+    python bench/replay_epochs.py /tmp/ml100k/artifacts-ml100k/_backtest --z 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def rules(history: list[dict], zs: list[float], lists: int) -> dict[str, int]:
+    """The epoch each rule would serve, from the night's validation history on `lists` lists."""
+    from shoprank.ml.train import kept_epoch, selection_bar
+
+    trained = [h for h in history if h["epoch"] > 0 and h["val_ndcg"] == h["val_ndcg"]]
+    out = {"start": 0, "best point": max(history, key=lambda h: h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"]
+                                         else -1.0)["epoch"]}
+    for z in zs:
+        out[f"surest, {z:g} SE"] = kept_epoch(history, z)
+        out[f"surest, bar for the best of the epochs at {z:g} SE"] = kept_epoch(
+            history, selection_bar(z, max(len(trained), 1), lists))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
+    ap.add_argument("--z", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--k", type=int, default=10)
+    args = ap.parse_args()
+
+    from shoprank.ml.model import ModelSpec, build_ranker, priors, weighted_prior
+    from shoprank.ml.reader import dataset
+    from shoprank.ml.train import _list_ndcg
+
+    nights = sorted(p.name for p in (args.backtest / "examples").iterdir())
+    totals: dict[str, list[np.ndarray]] = {}
+    for night, after in zip(nights, nights[1:], strict=False):
+        folder = args.backtest / "models" / night
+        meta = json.loads((folder / "training.json").read_text())
+        raw, history = meta["params"]["spec"], meta["history"]
+        spec = ModelSpec(**{**raw, **{k: tuple(raw[k]) for k in ("feature_names", "mean", "std", "hidden")}})
+        week, own = (dataset(sorted(str(f) for f in (args.backtest / "examples" / n / "validation").rglob(
+            "*.parquet")), spec.n_features, meta["params"]["validation_list_size"], 16) for n in (after, night))
+        model = build_ranker(spec)
+        start = history[0]
+        prior = start["prior"]
+        model.get_layer("wide_logit").kernel.assign(
+            weighted_prior(spec, start["source_quality"], meta["params"]["fusion_power"])
+            if prior == "weighted_fusion" else priors(spec)[prior])
+        served, lists = {0: _list_ndcg(model, week, args.k)}, len(_list_ndcg(model, own, args.k))
+        for h in history[1:]:
+            model.load_weights(folder / "checkpoints" / f"epoch-{h['epoch']:02d}.weights.h5")
+            served[h["epoch"]] = _list_ndcg(model, week, args.k)
+        print(f"night {night} (start {prior}, kept epoch {meta['best_epoch']}): validation ({lists} lists) / "
+              f"the week after ({len(served[0])} lists) NDCG@{args.k}")
+        print("  " + ", ".join(f"{h['epoch']}: {h['val_ndcg']:.3f}/{served[h['epoch']].mean():.3f}" for h in history))
+        picks = rules(history, args.z, lists) | {"kept (stored)": meta["best_epoch"]}
+        for name, epoch in picks.items():
+            totals.setdefault(name, []).append(served[epoch])
+        print("  " + ", ".join(f"{name}: epoch {epoch} {served[epoch].mean():.4f}" for name, epoch in picks.items()))
+    print(f"all nights but the last, NDCG@{args.k} on the week after, over "
+          f"{sum(len(v) for v in totals['start'])} lists:")
+    for name, v in totals.items():
+        print(f"  {name:40s} {np.concatenate(v).mean():.4f}")
+
+
+if __name__ == "__main__":
+    main()
