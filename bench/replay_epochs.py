@@ -7,10 +7,10 @@ shipped backtest commands), those are the labels of the week the night's lists s
 the positives among whole candidate sets. Then each rule for the epoch served is applied
 to the night's own validation history (as training stored it in `training.json`) and its
 pick is scored the same way: the start always, the best point NDCG, the largest gain less
-`z` standard errors (`kept_epoch`, what training does), and that with the bar raised for
-the best of the night's epochs (`selection_bar`). The served models were refit (unless
-`train.refit` was off), the checkpoints are not: the last line per night gives the
-refit-free figure of the epoch that was kept.
+`z` standard errors (`kept_epoch`, training's rule until 2026-12-03), and that with the
+bar raised for the best of the night's epochs (`epoch_bar`, training's rule since). The
+served models were refit (unless `train.refit` was off), the checkpoints are not: the
+last line per night gives the refit-free figure of the epoch that was kept.
 
     python bench/replay_epochs.py /tmp/ml100k/artifacts-ml100k/_backtest --z 1 2
 """
@@ -29,15 +29,12 @@ import numpy as np  # noqa: E402
 
 def rules(history: list[dict], zs: list[float], lists: int) -> dict[str, int]:
     """The epoch each rule would serve, from the night's validation history on `lists` lists."""
-    from shoprank.ml.train import kept_epoch, selection_bar
+    from shoprank.ml.train import _ndcg, epoch_bar, kept_epoch
 
-    trained = [h for h in history if h["epoch"] > 0 and h["val_ndcg"] == h["val_ndcg"]]
-    out = {"start": 0, "best point": max(history, key=lambda h: h["val_ndcg"] if h["val_ndcg"] == h["val_ndcg"]
-                                         else -1.0)["epoch"]}
+    out = {"start": 0, "best point": max(history, key=_ndcg)["epoch"]}
     for z in zs:
         out[f"surest, {z:g} SE"] = kept_epoch(history, z)
-        out[f"surest, bar for the best of the epochs at {z:g} SE"] = kept_epoch(
-            history, selection_bar(z, max(len(trained), 1), lists))
+        out[f"surest, bar for the best of the epochs at {z:g} SE"] = kept_epoch(history, epoch_bar(history, z, lists))
     return out
 
 

@@ -224,3 +224,20 @@ def test_a_trained_epoch_is_served_only_if_it_beats_the_start_beyond_noise(histo
     start = history[0]["val_ndcg"]
     any_gain = max(range(len(history)), key=lambda e: history[e]["val_ndcg"] if history[e]["val_ndcg"] > start else 0)
     assert kept_epoch(history, 0.0) == any_gain  # 0: the best epoch with any gain
+
+
+def test_the_best_of_many_epochs_must_clear_the_bar_of_a_rival_start():
+    from shoprank.ml.train import epoch_bar, kept_epoch, selection_bar
+
+    # Taobao 2017-12-02: epoch 1 led the start by 1.34 errors on ~100 lists, the surest of
+    # three epochs: past one error, not past the bar for the best of three.
+    history = _history(0.0912, ("fusion", 0.1002, 0.0067), ("full", 0.1020, 0.0129), ("full", 0.1074, 0.0152))
+    bar = epoch_bar(history, 1.0, 100)
+    assert bar == selection_bar(1.0, 3, 100)  # three trained epochs are three rivals
+    assert kept_epoch(history, 1.0) == 1
+    assert kept_epoch(history, bar) == 0
+    # NaN epochs (no validation list) are no rivals; one epoch on many lists: one error
+    assert epoch_bar(_history(0.1, ("fusion", math.nan), ("full", 0.2)), 1.0, 10**6) == pytest.approx(1.0, abs=1e-3)
+    assert epoch_bar(_history(0.1, ("fusion", 0.2, 0.01)), 0.0, 6) == 0.0  # 0: any gain, as before
+    # a clear gain clears it: +0.05 at 0.005 is ten errors
+    assert kept_epoch(_history(0.30, ("fusion", 0.35, 0.005)), epoch_bar(_history(0.30, ("fusion", 0.35)), 1.0, 50)) == 1

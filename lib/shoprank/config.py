@@ -183,10 +183,11 @@ class TrainConf:
     # window's own best, if it beats that start there by as much.
     prior_lists: str = choice("all", ("all", "validation"))
     # A rival start, or a trained epoch, replaces the start only if its validation gain
-    # exceeds this many standard errors of the paired per-list gain (a rival start: the
-    # same false-alarm rate over all rivals, as Student's t): on a window of a few lists
-    # the best of many epochs or starts wins by chance (0: any gain). Of the epochs, the
-    # one whose gain less this many errors is largest is kept (the surest, not the luckiest).
+    # exceeds this many standard errors of the paired per-list gain, raised to keep the
+    # same false-alarm rate over all rival starts or all epochs tried (as Student's t):
+    # on a window of a few lists the best of many epochs or starts wins by chance (0: any
+    # gain). Of the epochs, the one whose gain less that many errors is largest is kept
+    # (the surest, not the luckiest).
     min_gain_se: float = num(1.0, 0, 100)
     # One of the starts is a fusion weighing each source by its NDCG on the training lists
     # to this power (0: equal weights, the plain fusion; higher: nearer the best source alone).

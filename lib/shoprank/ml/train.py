@@ -24,7 +24,8 @@ serving resembles most where interest moves); with "validation", on validation a
 On a few dozen lists the point best of a dozen starts changes from week to week (MovieLens
 100k: the argmax start scored 0.154 on the week it served, the anchored rule 0.176). The epoch served
 is the one of either phase whose gain over the start's validation NDCG, less
-`min_gain_se` standard errors of the per-list gain (paired over the same lists), is
+`min_gain_se` standard errors of the per-list gain (paired over the same lists) raised
+for being the best of the night's epochs as a rival start's is (`epoch_bar`), is
 largest, if that stays above zero, else the start: on a validation window of a few lists
 the best of many epochs "wins" by chance, and most the epochs with the widest errors. Then, if a
 trained epoch was kept and the night has `refit_files` (`train.refit`, off by default: the
@@ -113,6 +114,16 @@ def kept_epoch(history: list[dict], min_gain_se: float) -> int:
     margins = [_epoch_margin(h, history[0], min_gain_se) for h in history]
     best = max(range(len(history)), key=margins.__getitem__)  # max keeps the first of equals
     return best if margins[best] > 0 else 0
+
+
+def epoch_bar(history: list[dict], min_gain_se: float, lists: int) -> float:
+    """The bar for a trained epoch to replace the start (`kept_epoch`): `min_gain_se` raised
+    for being the best of the night's trained epochs on `lists` validation lists
+    (`selection_bar`, as for a rival start). Each epoch is one more draw against the same
+    few lists: the epochs that led a validation window by one error led the week after
+    less often than the start did (MovieLens 100k, bench/replay_epochs.py)."""
+    trained = sum(1 for h in history if h["epoch"] > 0 and h["val_ndcg"] == h["val_ndcg"])
+    return selection_bar(min_gain_se, max(trained, 1), lists)
 
 
 def refit_schedule(history: list[dict], kept: int) -> list[tuple[str, int]]:
@@ -328,7 +339,6 @@ def train_on_rank(params: dict) -> dict:
     kernel.assign(starts[prior])
     start_weights, start_lists, best = model.get_weights(), on_val[prior], validated[prior][0]
     best_epoch, best_weights = 0, start_weights
-    kept = (best, 0, start_weights)  # (NDCG, epoch, weights) served
     history = [{"epoch": 0, "phase": "prior", "prior": prior, "loss": None, "val_ndcg": best, "gain_se": 0.0,
                 "priors": tried, "prior_lists": judged_lists, "source_quality": quality,
                 "priors_validation": {n: v[0] for n, v in validated.items()}}]
@@ -351,8 +361,6 @@ def train_on_rank(params: dict) -> dict:
                 best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
             else:
                 waited += 1
-            if kept_epoch(history, p.min_gain_se) == epoch:  # the surest gain over the start
-                kept = (ndcg, epoch, best_weights if improved else model.get_weights())
             if scratch is not None:
                 print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f} "
                       f"(gain over the start {ndcg - history[0]['val_ndcg']:+.4f} ± {gain_se:.4f})"
@@ -362,12 +370,21 @@ def train_on_rank(params: dict) -> dict:
                 fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
             if waited >= p.patience:  # the same allreduced numbers on every rank: all stop here
                 break
-    if kept[1] != best_epoch and scratch is not None:
+    # The bar depends on how many epochs were tried, known only now: the kept epoch's
+    # weights come back from rank 0's checkpoint (rank 0 alone writes the model).
+    bar = epoch_bar(history, p.min_gain_se, pooled(start_lists)[1])
+    kept = kept_epoch(history, bar)
+    if kept != best_epoch and scratch is not None:
         print(f"[rank 0] epoch {best_epoch} has the best validation NDCG, but "
-              f"{f'epoch {kept[1]} has the largest gain' if kept[1] else 'no epoch has a gain'} over the start "
-              f"beyond {p.min_gain_se} standard errors: {f'epoch {kept[1]}' if kept[1] else 'the start'} is kept",
-              flush=True)
-    best, best_epoch, best_weights = kept
+              f"{f'epoch {kept} has the largest gain' if kept else 'no epoch has a gain'} over the start "
+              f"beyond {bar:.2f} standard errors (for the best of {epoch} epochs): "
+              f"{f'epoch {kept}' if kept else 'the start'} is kept", flush=True)
+    if kept != best_epoch:
+        best_weights = start_weights
+        if kept and scratch is not None:
+            model.load_weights(scratch / f"epoch-{kept:02d}.weights.h5")
+            best_weights = model.get_weights()
+    best, best_epoch = history[kept]["val_ndcg"], kept
     schedule, refit_losses = refit_schedule(history, best_epoch) if p.refit_files else [], []
     if schedule:  # the same start, the same epochs per phase, the newest window's lists too
         files = sorted(p.train_files + p.refit_files)[hvd.rank()::hvd.size()]
