@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
 
-    from shoprank.ml.model import ModelSpec, build_ranker, priors, weighted_prior
+    from shoprank.ml.model import ModelSpec, build_ranker, start_kernel
     from shoprank.ml.reader import dataset
     from shoprank.ml.train import _list_ndcg
 
@@ -62,8 +62,7 @@ def main() -> None:
         start = history[0]
         prior = start["prior"]
         model.get_layer("wide_logit").kernel.assign(
-            weighted_prior(spec, start["source_quality"], meta["params"]["fusion_power"])
-            if prior == "weighted_fusion" else priors(spec)[prior])
+            start_kernel(spec, prior, start["source_quality"], meta["params"]["fusion_power"]))
         served, lists = {0: _list_ndcg(model, week, args.k)}, len(_list_ndcg(model, own, args.k))
         for h in history[1:]:
             model.load_weights(folder / "checkpoints" / f"epoch-{h['epoch']:02d}.weights.h5")

@@ -85,7 +85,7 @@ def main() -> None:
                     help="the training windows' lists: whole candidate sets (judge) or sampled (train)")
     args = ap.parse_args()
 
-    from shoprank.ml.model import ModelSpec, build_ranker, priors, weighted_prior
+    from shoprank.ml.model import ModelSpec, build_ranker, priors, start_kernel, weighted_prior
     from shoprank.ml.reader import dataset
     from shoprank.ml.train import pick_prior
 
@@ -124,8 +124,7 @@ def main() -> None:
         line, start = start_line(spec, meta, model, lists, got, quality, args.k)
         print("  " + line)
         for how, (name, q, power) in before.items():  # the night before's pick on this week's lists
-            w = weighted_prior(spec, q, power) if name == "weighted_fusion" else starts[name]
-            v = judge(model, w, {"validation": lists["validation"]}, args.k)["validation"]
+            v = judge(model, start_kernel(spec, name, q, power), {"validation": lists["validation"]}, args.k)["validation"]
             totals.setdefault(f"{how} start, a night later", []).append(v)
         power = meta["params"]["fusion_power"]
         before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}

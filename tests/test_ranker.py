@@ -15,6 +15,7 @@ from shoprank.ml.model import (  # noqa: E402
     build_ranker,
     ndcg_at,
     priors,
+    start_kernel,
     weighted_prior,
 )
 from shoprank.ml.reader import count_lists, dataset, lists  # noqa: E402
@@ -122,6 +123,10 @@ def test_the_weighted_fusion_weighs_each_inverse_rank_by_its_source_quality_to_a
     plain = priors(spec)["fusion"]
     assert weighted_prior(spec, {"a": 0.3, "b": 0.1, "c": 0.2}, 0.0).tolist() == plain.tolist()  # 0: equal weights
     assert weighted_prior(spec, {"a": 0.0, "b": math.nan}, 2.0).tolist() == plain.tolist()  # nothing to weigh by
+    # a start as training.json names it, rebuilt from the quality and power it records
+    q = {"a": 0.3, "b": 0.1, "c": 0.2}
+    assert start_kernel(spec, "weighted_fusion", q, 2.0).tolist() == weighted_prior(spec, q, 2.0).tolist()
+    assert start_kernel(spec, "source:b", q, 2.0).tolist() == priors(spec)["source:b"].tolist()
 
 
 def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():
@@ -227,7 +232,7 @@ def test_a_trained_epoch_is_served_only_if_it_beats_the_start_beyond_noise(histo
 
 
 def test_the_best_of_many_epochs_must_clear_the_bar_of_a_rival_start():
-    from shoprank.ml.train import epoch_bar, kept_epoch, selection_bar
+    from shoprank.ml.train import epoch_bar, kept_epoch, selection_bar, trained_epochs
 
     # Taobao 2017-12-02: epoch 1 led the start by 1.34 errors on ~100 lists, the surest of
     # three epochs: past one error, not past the bar for the best of three.
@@ -237,6 +242,7 @@ def test_the_best_of_many_epochs_must_clear_the_bar_of_a_rival_start():
     assert kept_epoch(history, 1.0) == 1
     assert kept_epoch(history, bar) == 0
     # NaN epochs (no validation list) are no rivals; one epoch on many lists: one error
+    assert trained_epochs(_history(0.1, ("fusion", math.nan), ("full", 0.2))) == 1
     assert epoch_bar(_history(0.1, ("fusion", math.nan), ("full", 0.2)), 1.0, 10**6) == pytest.approx(1.0, abs=1e-3)
     assert epoch_bar(_history(0.1, ("fusion", 0.2, 0.01)), 0.0, 6) == 0.0  # 0: any gain, as before
     # a clear gain clears it: +0.05 at 0.005 is ten errors

@@ -112,6 +112,12 @@ def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
     return {"fusion": _prior(spec), **{f"source:{s}": _prior(spec, s) for s in _sources(spec)}}
 
 
+def start_kernel(spec: ModelSpec, name: str, quality: dict[str, float], power: float) -> np.ndarray:
+    """Wide weights [F, 1] of the start training calls `name` (`priors`, or the weighted
+    fusion with this source quality and power), as `training.json` records it."""
+    return weighted_prior(spec, quality, power) if name == "weighted_fusion" else priors(spec)[name]
+
+
 def score_lists(model: tf.keras.Model, batch: dict) -> tf.Tensor:
     """Logits [B, N] of padded lists: the pair model applied to every (list, position)."""
     shape = tf.shape(batch["label"])

@@ -122,8 +122,12 @@ def epoch_bar(history: list[dict], min_gain_se: float, lists: int) -> float:
     (`selection_bar`, as for a rival start). Each epoch is one more draw against the same
     few lists: the epochs that led a validation window by one error led the week after
     less often than the start did (MovieLens 100k, bench/replay_epochs.py)."""
-    trained = sum(1 for h in history if h["epoch"] > 0 and h["val_ndcg"] == h["val_ndcg"])
-    return selection_bar(min_gain_se, max(trained, 1), lists)
+    return selection_bar(min_gain_se, max(trained_epochs(history), 1), lists)
+
+
+def trained_epochs(history: list[dict]) -> int:
+    """How many trained epochs have a validation NDCG (the draws `epoch_bar` allows for)."""
+    return sum(1 for h in history if h["epoch"] > 0 and h["val_ndcg"] == h["val_ndcg"])
 
 
 def refit_schedule(history: list[dict], kept: int) -> list[tuple[str, int]]:
@@ -335,7 +339,8 @@ def train_on_rank(params: dict) -> dict:
     prior = pick_start({n: paired(v, labelled[anchor]) for n, v in labelled.items()}, anchor, p.min_gain_se,
                        judged_lists)
     validated = {name: paired(v, on_val[prior]) for name, v in on_val.items()}  # the same order on every rank
-    prior = pick_start(validated, prior, p.min_gain_se, pooled(on_val[prior])[1])
+    val_lists = pooled(on_val[prior])[1]  # every start is scored on the same validation lists
+    prior = pick_start(validated, prior, p.min_gain_se, val_lists)
     kernel.assign(starts[prior])
     start_weights, start_lists, best = model.get_weights(), on_val[prior], validated[prior][0]
     best_epoch, best_weights = 0, start_weights
@@ -372,12 +377,12 @@ def train_on_rank(params: dict) -> dict:
                 break
     # The bar depends on how many epochs were tried, known only now: the kept epoch's
     # weights come back from rank 0's checkpoint (rank 0 alone writes the model).
-    bar = epoch_bar(history, p.min_gain_se, pooled(start_lists)[1])
+    bar = epoch_bar(history, p.min_gain_se, val_lists)
     kept = kept_epoch(history, bar)
     if kept != best_epoch and scratch is not None:
         print(f"[rank 0] epoch {best_epoch} has the best validation NDCG, but "
               f"{f'epoch {kept} has the largest gain' if kept else 'no epoch has a gain'} over the start "
-              f"beyond {bar:.2f} standard errors (for the best of {epoch} epochs): "
+              f"beyond {bar:.2f} standard errors (for the best of {trained_epochs(history)} epochs): "
               f"{f'epoch {kept}' if kept else 'the start'} is kept", flush=True)
     if kept != best_epoch:
         best_weights = start_weights
