@@ -10,9 +10,12 @@ pick is scored the same way: the start always, the best point NDCG, the largest 
 `z` standard errors (`kept_epoch`, training's rule until 2026-12-03), and that with the
 bar raised for the best of the night's epochs (`epoch_bar`, training's rule since). The
 served models were refit (unless `train.refit` was off), the checkpoints are not: the
-last line per night gives the refit-free figure of the epoch that was kept.
+last line per night gives the refit-free figure of the epoch that was kept. With `--mix`,
+the best-point epoch is also served shrunk towards the start: the logit (1 - a) x start + a x
+epoch for each `a` (robust fine-tuning's weight-space ensemble, exact here because the deep
+part starts at zero and the wide part is linear).
 
-    python bench/replay_epochs.py /tmp/ml100k/artifacts-ml100k/_backtest --z 1 2
+    python bench/replay_epochs.py /tmp/ml100k/artifacts-ml100k/_backtest --z 1 2 --mix 0.25 0.5
 """
 
 from __future__ import annotations
@@ -38,16 +41,38 @@ def rules(history: list[dict], zs: list[float], lists: int) -> dict[str, int]:
     return out
 
 
+def logits(model, ds) -> list[tuple]:
+    """(logits, labels, mask) of every batch of padded lists, as arrays."""
+    from shoprank.ml.model import score_lists
+
+    return [(score_lists(model, b).numpy(), b["label"].numpy(), b["mask"].numpy()) for b in ds]
+
+
+def mixed_ndcg(start: list[tuple], epoch: list[tuple], a: float, k: int) -> np.ndarray:
+    """Per-list NDCG@k (lists with a positive) of the logits (1 - a) x start + a x epoch."""
+    import tensorflow as tf
+
+    from shoprank.ml.model import ndcg_at
+
+    out = [np.zeros(0)]
+    for (s, label, mask), (e, _, _) in zip(start, epoch, strict=True):
+        v = ndcg_at(tf.constant((1 - a) * s + a * e), tf.constant(label), tf.constant(mask), k).numpy()
+        out.append(v[label.sum(axis=1) > 0])
+    return np.concatenate(out).astype(np.float64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
     ap.add_argument("--z", type=float, nargs="+", default=[1.0])
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--mix", type=float, nargs="*", default=[], metavar="A",
+                    help="also serve the best-point epoch shrunk towards the start by these weights")
     args = ap.parse_args()
 
     from shoprank.ml.model import ModelSpec, build_ranker, start_kernel
     from shoprank.ml.reader import dataset
-    from shoprank.ml.train import _list_ndcg
+    from shoprank.ml.train import _list_ndcg, _ndcg
 
     nights = sorted(p.name for p in (args.backtest / "examples").iterdir())
     totals: dict[str, list[np.ndarray]] = {}
@@ -64,9 +89,17 @@ def main() -> None:
         model.get_layer("wide_logit").kernel.assign(
             start_kernel(spec, prior, start["source_quality"], meta["params"]["fusion_power"]))
         served, lists = {0: _list_ndcg(model, week, args.k)}, len(_list_ndcg(model, own, args.k))
+        start_logits, best = logits(model, week) if args.mix else None, max(history, key=_ndcg)["epoch"]
         for h in history[1:]:
             model.load_weights(folder / "checkpoints" / f"epoch-{h['epoch']:02d}.weights.h5")
             served[h["epoch"]] = _list_ndcg(model, week, args.k)
+            if h["epoch"] == best:
+                for a in args.mix:  # the start's weight at a = 0, the epoch's at 1
+                    totals.setdefault(f"best point shrunk, a={a:g}", []).append(
+                        mixed_ndcg(start_logits, logits(model, week), a, args.k))
+        if best == 0:  # no epoch led the start: every mix is the start
+            for a in args.mix:
+                totals.setdefault(f"best point shrunk, a={a:g}", []).append(served[0])
         print(f"night {night} (start {prior}, kept epoch {meta['best_epoch']}): validation ({lists} lists) / "
               f"the week after ({len(served[0])} lists) NDCG@{args.k}")
         print("  " + ", ".join(f"{h['epoch']}: {h['val_ndcg']:.3f}/{served[h['epoch']].mean():.3f}" for h in history))

@@ -7,7 +7,10 @@ the product's (`train_on_rank`) as a single Horovod rank (no launcher: size 1), 
 refit. The starts are not judged again: the plain fusion and the weighted fusion with the
 source quality the night measured (judging every source again costs minutes on large
 nights). Prints the validation NDCG@k of the start, of the best epoch and of the kept one:
-every variant is validated on the same whole-set lists.
+every variant is validated on the same whole-set lists. With `--earlier-weeks`, the
+training lists also hold every earlier label window the backtest stored (earlier nights'
+training windows, each window once, the newest night's copy): does more history help
+the trained epochs?
 
     PYTHONPATH=lib python bench/replay_training.py /tmp/scale/artifacts/_backtest \
         --night 2026-11-19 --out /tmp/rt/v1 --set spec.item_buckets=1
@@ -25,6 +28,20 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def earlier_windows(backtest: Path, night: str, part: str, label_days: int) -> tuple[str, ...]:
+    """The `part` lists of every label window before `night`'s validation window that the
+    backtest stored, keyed by the window's end: each once, from the newest night holding it."""
+    import datetime as dt
+
+    by_end: dict[dt.date, list[str]] = {}
+    for n in sorted(p.name for p in (backtest / "examples").iterdir() if p.name <= night):
+        for window in sorted((backtest / "examples" / n / part).glob("window=*")):
+            w = int(window.name.split("=")[1])
+            end = dt.date.fromisoformat(n) - dt.timedelta(days=label_days * w)
+            by_end[end] = sorted(str(f) for f in window.rglob("*.parquet"))  # later nights overwrite
+    return tuple(f for end in sorted(by_end) for f in by_end[end])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
@@ -33,6 +50,9 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="NAME=JSON")
     ap.add_argument("--train-part", choices=("train", "judge"), default="train",
                     help="train on the sampled training lists or on the whole candidate sets")
+    ap.add_argument("--earlier-weeks", action="store_true",
+                    help="also train on every earlier label window stored by earlier nights")
+    ap.add_argument("--label-days", type=int, default=7, help="examples.label_days of the backtest")
     args = ap.parse_args()
 
     import shoprank.ml.model as model
@@ -45,6 +65,8 @@ def main() -> None:
 
     folder = args.backtest / "examples" / args.night
     files = {s: tuple(sorted(str(f) for f in (folder / s).rglob("*.parquet"))) for s in ("train", "judge", "validation")}
+    if args.earlier_weeks:
+        files[args.train_part] = earlier_windows(args.backtest, args.night, args.train_part, args.label_days)
     params = {**meta["params"], "train_files": files[args.train_part], "judge_files": files["judge"],
               "validation_files": files["validation"], "refit_files": (), "model_dir": args.out}
     for assignment in args.set:
@@ -57,9 +79,10 @@ def main() -> None:
     result = train_on_rank(asdict(TrainParams(**params)))
     history = result["history"]
     best = max(history, key=lambda h: h["val_ndcg"])
-    print(f"variant {' '.join(args.set) or 'as the night ran'} (training lists: {args.train_part}): validation "
+    print(f"variant {' '.join(args.set) or 'as the night ran'} (training lists: {args.train_part}{', earlier weeks too' if args.earlier_weeks else ''}): validation "
           f"NDCG@{params['k']} start {history[0]['val_ndcg']:.4f}, best epoch {best['epoch']} ({best['phase']}) "
           f"{best['val_ndcg']:.4f}, kept epoch {result['best_epoch']} {result['best_val_ndcg']:.4f}; "
+          f"{len(params['train_files'])} training shards; "
           f"{time.time() - start:.0f} s", flush=True)
 
 
