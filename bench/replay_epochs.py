@@ -48,17 +48,9 @@ def logits(model, ds) -> list[tuple]:
     return [(score_lists(model, b).numpy(), b["label"].numpy(), b["mask"].numpy()) for b in ds]
 
 
-def mixed_ndcg(start: list[tuple], epoch: list[tuple], a: float, k: int) -> np.ndarray:
-    """Per-list NDCG@k (lists with a positive) of the logits (1 - a) x start + a x epoch."""
-    import tensorflow as tf
-
-    from shoprank.ml.model import ndcg_at
-
-    out = [np.zeros(0)]
-    for (s, label, mask), (e, _, _) in zip(start, epoch, strict=True):
-        v = ndcg_at(tf.constant((1 - a) * s + a * e), tf.constant(label), tf.constant(mask), k).numpy()
-        out.append(v[label.sum(axis=1) > 0])
-    return np.concatenate(out).astype(np.float64)
+def mixed(start: list[tuple], epoch: list[tuple], a: float) -> list[tuple]:
+    """The batches of `logits` with the logits (1 - a) x start + a x epoch."""
+    return [((1 - a) * s + a * e, label, mask) for (s, label, mask), (e, _, _) in zip(start, epoch, strict=True)]
 
 
 def main() -> None:
@@ -72,7 +64,7 @@ def main() -> None:
 
     from shoprank.ml.model import ModelSpec, build_ranker, start_kernel
     from shoprank.ml.reader import dataset
-    from shoprank.ml.train import _list_ndcg, _ndcg
+    from shoprank.ml.train import _list_ndcg, _ndcg, scored_ndcg
 
     nights = sorted(p.name for p in (args.backtest / "examples").iterdir())
     totals: dict[str, list[np.ndarray]] = {}
@@ -88,15 +80,17 @@ def main() -> None:
         prior = start["prior"]
         model.get_layer("wide_logit").kernel.assign(
             start_kernel(spec, prior, start["source_quality"], meta["params"]["fusion_power"]))
-        served, lists = {0: _list_ndcg(model, week, args.k)}, len(_list_ndcg(model, own, args.k))
-        start_logits, best = logits(model, week) if args.mix else None, max(history, key=_ndcg)["epoch"]
+        lists = len(_list_ndcg(model, own, args.k))
+        start_logits = logits(model, week)
+        served, best = {0: scored_ndcg(start_logits, args.k)}, max(history, key=_ndcg)["epoch"]
         for h in history[1:]:
             model.load_weights(folder / "checkpoints" / f"epoch-{h['epoch']:02d}.weights.h5")
-            served[h["epoch"]] = _list_ndcg(model, week, args.k)
+            epoch_logits = logits(model, week)
+            served[h["epoch"]] = scored_ndcg(epoch_logits, args.k)
             if h["epoch"] == best:
                 for a in args.mix:  # the start's weight at a = 0, the epoch's at 1
                     totals.setdefault(f"best point shrunk, a={a:g}", []).append(
-                        mixed_ndcg(start_logits, logits(model, week), a, args.k))
+                        scored_ndcg(mixed(start_logits, epoch_logits, a), args.k))
         if best == 0:  # no epoch led the start: every mix is the start
             for a in args.mix:
                 totals.setdefault(f"best point shrunk, a={a:g}", []).append(served[0])

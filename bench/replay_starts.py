@@ -15,7 +15,9 @@ week after (when label windows and nights are as far apart, the week the start w
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
 weighted fusion's weights come from the training windows only, so its validation column
-is out of sample.
+is out of sample. With `--learned`, a fusion whose source weights coordinate ascent fitted
+to the training windows' lists (NDCG@k) is scored beside them, out of sample too (not a
+start training may pick).
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -40,13 +42,37 @@ def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
     return {part: _list_ndcg(model, ds, k) for part, ds in lists.items()}
 
 
+def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k: int,
+            passes: int = 3) -> dict[str, float]:
+    """Source weights fitted to the training-window lists by coordinate ascent on mean
+    NDCG@k (RankLib's CoordinateAscent, non-negative weights), from the weighted fusion's."""
+    from shoprank.ml.model import weighted_prior
+
+    def fit(w):
+        return float(judge(model, weighted_prior(spec, w, 1.0), {"train": lists["train"]}, k)["train"].mean())
+
+    w = {s: max(q, 0.0) ** power for s, q in quality.items()}
+    best = fit(w)
+    for _ in range(passes):
+        moved = False
+        for s in w:
+            top = max(w.values())
+            for v in ([w[s] * f for f in (0.0, 0.25, 0.5, 2.0, 4.0)] if w[s] > 0 else [0.05 * top, 0.2 * top]):
+                got = fit({**w, s: v})
+                if got > best + 1e-6:
+                    best, w, moved = got, {**w, s: v}, True
+        if not moved:
+            break
+    return w
+
+
 def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
     """(A line on the start training picks on this night (its own fusion power) and its tests, the start)."""
     from shoprank.ml.model import weighted_prior
     from shoprank.ml.train import cross_fitted, pick_prior, pick_start, selection_bar
 
     power = meta["params"]["fusion_power"]
-    on = {n: v for n, v in got.items() if not n.startswith("weighted")}
+    on = {n: v for n, v in got.items() if not n.startswith(("weighted", "learned"))}
     in_sample = got.get(f"weighted_fusion^{power:g}") or judge(
         model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
     on["weighted_fusion"] = {**in_sample, "train": cross_fitted(  # as training judges it: out of sample
@@ -83,6 +109,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--part", choices=("judge", "train"), default="judge",
                     help="the training windows' lists: whole candidate sets (judge) or sampled (train)")
+    ap.add_argument("--learned", action="store_true",
+                    help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
 
     from shoprank.ml.model import ModelSpec, build_ranker, priors, start_kernel, weighted_prior
@@ -107,8 +135,11 @@ def main() -> None:
         quality = {n[len("source:"):]: float(got[n]["train"].mean()) for n in starts if n.startswith("source:")}
         for power in args.powers:
             got[f"weighted_fusion^{power:g}"] = judge(model, weighted_prior(spec, quality, power), lists, args.k)
+        if args.learned:
+            fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
+            got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
         pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in got.items()}
-        plain = {n: v for n, v in pooled.items() if not n.startswith("weighted")}
+        plain = {n: v for n, v in pooled.items() if not n.startswith(("weighted", "learned"))}
         picks = {"without the weighted fusion": pick_prior(plain)}
         picks |= {f"with weighted_fusion^{w:g}": pick_prior({**plain, f"weighted_fusion^{w:g}": pooled[
             f"weighted_fusion^{w:g}"]}) for w in args.powers}

@@ -12,9 +12,9 @@ from shoprank.baselines import BaselineInputs, ease, popular, top_k
 from shoprank.config import BacktestConf, load_config
 from shoprank.generate import generate
 from shoprank.night import night_end
-from shoprank.schemas import INTERACTIONS
+from shoprank.schemas import BACKTEST_USERS, INTERACTIONS
 from shoprank.stages import backtest
-from shoprank.storage import TableStore
+from shoprank.storage import ArtifactStore, TableStore
 from tests.conftest import rows
 
 D = dt.date(2026, 11, 21)
@@ -117,3 +117,11 @@ def test_backtest_replays_a_night_without_leaks_and_scores_every_model(spark, tm
     else:
         assert f"interval not determined: only {ci['hits']} (night, user) pairs" in out
     assert summary["report"].endswith("quality.html")
+    # The per-user units outlive the run (publishing the page once deleted them) and
+    # average to the table's figures.
+    kept = (spark.read.schema(BACKTEST_USERS).option("recursiveFileLookup", "true")
+            .parquet(ArtifactStore.at(f"{tmp_path}/art").backtest_users(night))
+            .groupBy("model").agg(F.avg("ndcg").alias("value"), F.count("*").alias("users")).collect())
+    table = result.filter("segment = 'all' and metric = 'ndcg'").collect()
+    assert {r.model: r.users for r in kept} == {r.model: r.users for r in table}
+    assert {r.model: r.value for r in kept} == pytest.approx({r.model: r.value for r in table})

@@ -343,3 +343,24 @@ def test_locations_resolve_local_paths_and_uris(tmp_path, monkeypatch):
     assert fs.get(f"{dest}/sub/b.parquet", tmp_path / "got" / "b").read_bytes() == b"bb"
     fs.delete(dest)
     assert not fs.exists(dest) and fs.list_files(dest) == []
+
+
+def test_publishing_one_page_keeps_every_other_artifact_of_the_night(tmp_path):
+    from shoprank.report import _publish
+    from shoprank.storage import ArtifactStore, fs
+
+    art, day = ArtifactStore.at(str(tmp_path / "art")), dt.date(2024, 1, 2)
+    others = {art.quality_dir(day), art.backtest_dir(day), art.backtest_users(day, day, "source:ease")}
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "x.parquet").write_bytes(b"x")
+    for location in others:
+        fs.put(tmp_path / "kept", location)
+
+    def page(out):
+        (out / "report.html").write_text("<html/>")
+        return out / "report.html"
+
+    _publish(page, art.report_dir(day))  # the gate's data report, as a rerun publishes it again
+    _publish(page, art.backtest_dir(day))
+    assert fs.exists(fs.join(art.report_dir(day), "report.html"))
+    assert all(fs.list_files(o, ".parquet") for o in others - {art.backtest_dir(day)})

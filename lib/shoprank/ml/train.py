@@ -193,16 +193,23 @@ def cross_fitted(on_lists: dict[str, np.ndarray], mean: Callable[[np.ndarray], f
 
 def _list_ndcg(model, ds, k: int):
     """NDCG@k of each of this rank's lists in `ds` that hold a positive, in order."""
+    from shoprank.ml.model import score_lists
+
+    return scored_ndcg(((score_lists(model, b), b["label"], b["mask"]) for b in ds), k)
+
+
+def scored_ndcg(scored, k: int):
+    """NDCG@k of each list that holds a positive, from (logits, labels, mask) batches."""
     import numpy as np
     import tensorflow as tf
 
-    from shoprank.ml.model import ndcg_at, score_lists
+    from shoprank.ml.model import ndcg_at
 
     out = [np.zeros(0)]
-    for batch in ds:
-        logits = score_lists(model, batch)
-        has_pos = tf.reduce_sum(batch["label"], axis=1) > 0
-        out.append(tf.boolean_mask(ndcg_at(logits, batch["label"], batch["mask"], k), has_pos).numpy())
+    for logits, label, mask in scored:
+        has_pos = tf.reduce_sum(label, axis=1) > 0
+        out.append(tf.boolean_mask(ndcg_at(tf.convert_to_tensor(logits), tf.convert_to_tensor(label),
+                                           tf.convert_to_tensor(mask), k), has_pos).numpy())
     return np.concatenate(out).astype(np.float64)
 
 

@@ -45,16 +45,20 @@ class ArtifactStore:
         return self.location("reports", run_date.isoformat())
 
     def quality_dir(self, run_date: dt.date) -> str:
-        """The night's quality page: published lists scored, beside baselines, with trends."""
-        return self.location("reports", run_date.isoformat(), "quality")
+        """The night's quality page: published lists scored, beside baselines, with trends.
+        Beside the data report's folder, not in it: publishing a page replaces its folder,
+        and the gate may rerun after evaluate has published."""
+        return self.location("reports", "quality", run_date.isoformat())
 
     def backtest_dir(self, last_night: dt.date) -> str:
+        """The backtest's quality page; publishing it replaces this folder."""
         return self.location("reports", "backtest", last_night.isoformat())
 
     def backtest_users(self, last_night: dt.date, night: dt.date | None = None, model: str | None = None) -> str:
         """Per-user NDCG of every list a backtest scored (Parquet, BACKTEST_USERS), one
-        folder per night and model: what the confidence intervals resample."""
-        root = fs.join(self.backtest_dir(last_night), "per_user")
+        folder per night and model: what the confidence intervals resample. Beside the
+        page's folder, not in it, so that publishing the page keeps them."""
+        root = self.location("reports", "backtest_users", last_night.isoformat())
         if night is None:
             return root
         return fs.join(root, night.isoformat(), model.replace(":", "_"))
