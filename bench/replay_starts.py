@@ -33,6 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+# Fusions scored beside the starts, never rivals in the start's tests.
+NOT_STARTS = ("weighted", "learned")
+
 
 def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
     """Per-list NDCG@k of the model with these wide weights, on each part's lists."""
@@ -72,7 +75,7 @@ def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
     from shoprank.ml.train import cross_fitted, pick_prior, pick_start, selection_bar
 
     power = meta["params"]["fusion_power"]
-    on = {n: v for n, v in got.items() if not n.startswith(("weighted", "learned"))}
+    on = {n: v for n, v in got.items() if not n.startswith(NOT_STARTS)}
     in_sample = got.get(f"weighted_fusion^{power:g}") or judge(
         model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
     on["weighted_fusion"] = {**in_sample, "train": cross_fitted(  # as training judges it: out of sample
@@ -139,7 +142,7 @@ def main() -> None:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
         pooled = {n: float(np.concatenate([v["train"], v["validation"]]).mean()) for n, v in got.items()}
-        plain = {n: v for n, v in pooled.items() if not n.startswith(("weighted", "learned"))}
+        plain = {n: v for n, v in pooled.items() if not n.startswith(NOT_STARTS)}
         picks = {"without the weighted fusion": pick_prior(plain)}
         picks |= {f"with weighted_fusion^{w:g}": pick_prior({**plain, f"weighted_fusion^{w:g}": pooled[
             f"weighted_fusion^{w:g}"]}) for w in args.powers}

@@ -350,7 +350,7 @@ def test_publishing_one_page_keeps_every_other_artifact_of_the_night(tmp_path):
     from shoprank.storage import ArtifactStore, fs
 
     art, day = ArtifactStore.at(str(tmp_path / "art")), dt.date(2024, 1, 2)
-    others = {art.quality_dir(day), art.backtest_dir(day), art.backtest_users(day, day, "source:ease")}
+    others = {art.quality_dir(day), art.backtest_users(day, day, "source:ease")}
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "x.parquet").write_bytes(b"x")
     for location in others:
@@ -363,4 +363,4 @@ def test_publishing_one_page_keeps_every_other_artifact_of_the_night(tmp_path):
     _publish(page, art.report_dir(day))  # the gate's data report, as a rerun publishes it again
     _publish(page, art.backtest_dir(day))
     assert fs.exists(fs.join(art.report_dir(day), "report.html"))
-    assert all(fs.list_files(o, ".parquet") for o in others - {art.backtest_dir(day)})
+    assert all(fs.list_files(o, ".parquet") for o in others)
