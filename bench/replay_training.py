@@ -52,7 +52,8 @@ def main() -> None:
                     help="train on the sampled training lists or on the whole candidate sets")
     ap.add_argument("--earlier-weeks", action="store_true",
                     help="also train on every earlier label window stored by earlier nights")
-    ap.add_argument("--label-days", type=int, default=7, help="examples.label_days of the backtest")
+    ap.add_argument("--label-days", type=int, default=None,
+                    help="the backtest's label window in days (default: as its feature_stats.json records it)")
     args = ap.parse_args()
 
     import shoprank.ml.model as model
@@ -66,7 +67,11 @@ def main() -> None:
     folder = args.backtest / "examples" / args.night
     files = {s: tuple(sorted(str(f) for f in (folder / s).rglob("*.parquet"))) for s in ("train", "judge", "validation")}
     if args.earlier_weeks:
-        files[args.train_part] = earlier_windows(args.backtest, args.night, args.train_part, args.label_days)
+        recorded = json.loads((folder / "feature_stats.json").read_text()).get("label_days")
+        label_days = args.label_days or recorded
+        if not label_days:
+            ap.error("this backtest's feature_stats.json does not record its label window: pass --label-days")
+        files[args.train_part] = earlier_windows(args.backtest, args.night, args.train_part, label_days)
     params = {**meta["params"], "train_files": files[args.train_part], "judge_files": files["judge"],
               "validation_files": files["validation"], "refit_files": (), "model_dir": args.out}
     for assignment in args.set:

@@ -117,3 +117,12 @@ def test_workdir_resolves_the_config_and_its_relative_paths(tmp_path, monkeypatc
     assert main(args) == 0
     assert any((tmp_path / "data" / "actions").iterdir()) and any((tmp_path / "data" / "items").iterdir())
     assert main([*args[:2], str(tmp_path / "missing"), *args[3:]]) == ConfigError.exit_code
+
+
+def test_label_windows_follow_the_scored_horizon_unless_set():
+    assert load_config("conf/ml100k.toml").label_days == 7  # unset: evaluate.horizon_days
+    assert load_config("conf/ml100k.toml", ["evaluate.horizon_days=30"]).label_days == 30
+    assert load_config("conf/ml100k.toml", ["evaluate.horizon_days=30", "examples.label_days=2"]).label_days == 2
+    assert load_config("conf/taobao.toml", ["evaluate.horizon_days=30"]).label_days == 1  # set in the file
+    with pytest.raises(ConfigError, match=r"validation.horizon_days: expected > label days \(100: .*\(400\).*found 400"):
+        load_config("conf/ml100k.toml", ["evaluate.horizon_days=100"])

@@ -138,6 +138,32 @@ def test_evaluate_scores_the_list_published_before_and_keeps_diagnostics_apart(n
     assert summary["quality_report"].endswith("quality.html")
 
 
+def test_a_shops_first_night_publishes_the_untrained_fusion(spark, night_cfg, tmp_path):
+    """A shop one day old: no label window before the night has a returning user, so
+    there is nothing to train on or to choose a start with. The night still publishes a
+    list for every eligible user: the plain fusion of the recall sources, untrained."""
+    cfg, _, root = night_cfg
+    first = sorted((root / "data" / "actions").iterdir())[0]
+    day = dt.date.fromisoformat(first.stem[len("actions-"):])
+    (tmp_path / "actions").mkdir()
+    (tmp_path / "actions" / first.name).write_bytes(first.read_bytes())
+    young = dataclasses.replace(
+        cfg, input=dataclasses.replace(cfg.input, actions_path=str(tmp_path / "actions")),
+        storage=dataclasses.replace(cfg.storage, warehouse=str(tmp_path / "wh"), artifacts=str(tmp_path / "art")))
+    night = Night.open(spark, young, day, run_version=1)
+    summary = stages.run_nightly(night)
+    assert summary["train"]["untrained"].startswith("no training list has a positive")
+    assert (summary["train"]["ranks"], summary["train"]["start"], summary["train"]["best_epoch"]) == (0, "fusion", 0)
+    recs = night.tables.read("recommendations", day)
+    eligible = night.tables.read("user_features", day).select("user_id")
+    assert recs.select("user_id").distinct().count() == eligible.count() > 0
+    # each published score is the fusion's: the sum of the item's inverse ranks over the sources
+    cands = night.tables.read("candidates", day).select("user_id", "item_id", "source_ranks").collect()
+    fused = {(c.user_id, c.item_id): sum(1.0 / r for r in c.source_ranks.values()) for c in cands}
+    published = recs.select("user_id", "item_id", "score").collect()
+    assert max(abs(r.score - fused[(r.user_id, r.item_id)]) for r in published) < 1e-4
+
+
 def test_rerun_of_same_date_leaves_counts_unchanged(spark, night_cfg, first_run):
     cfg, _, _ = night_cfg
     store, _, before = first_run

@@ -115,7 +115,9 @@ class ExamplesConf:
     """The ranker's lists: label windows of `label_days` before the night's end, the newest
     validating, the `windows` before it training."""
 
-    label_days: int = num(7, 1, 100_000)
+    # 0: the horizon the lists are judged at (`Config.label_days`), so the ranker learns
+    # what users do over the span it is scored on, in a shop whose config never says.
+    label_days: int = num(0, 0, 100_000)
     windows: int = num(3, 1, 1000)
     list_size: int = num(100, 2, 100_000)  # items per list: every positive, then negatives
     random_negatives: int = num(5, 0, 10_000)  # random catalogue items added to each list
@@ -274,6 +276,12 @@ class Config:
     evaluate: EvaluateConf = field(default_factory=EvaluateConf)
     backtest: BacktestConf = field(default_factory=BacktestConf)
 
+    @property
+    def label_days(self) -> int:
+        """Days per label window: `examples.label_days`, or when 0 the horizon published
+        lists are scored at (`evaluate.horizon_days`; a backtest sets it to its own)."""
+        return self.examples.label_days or self.evaluate.horizon_days
+
 
 # ------------------------------------------------------------------ loading
 @dataclass(frozen=True)
@@ -411,9 +419,10 @@ def validate(cfg: Config, where: str) -> Config:
     """Checks that involve more than one setting."""
     e = cfg.examples
     checks = [
-        (cfg.validation.horizon_days > e.label_days * (e.windows + 1), "validation.horizon_days",
-         f"> examples.label_days * (examples.windows + 1) ({e.label_days * (e.windows + 1)}): every label "
-         "window needs history before it", cfg.validation.horizon_days),
+        (cfg.validation.horizon_days > cfg.label_days * (e.windows + 1), "validation.horizon_days",
+         f"> label days ({cfg.label_days}: examples.label_days, or the horizon when 0) * (examples.windows + 1) "
+         f"({cfg.label_days * (e.windows + 1)}): every label window needs history before it",
+         cfg.validation.horizon_days),
         (e.shards >= cfg.train.num_proc, "examples.shards", f">= train.num_proc ({cfg.train.num_proc}): each "
          "Horovod rank reads its own shards", e.shards),
         (bool(cfg.input.actions_delimiter), "input.actions_delimiter", "a non-empty delimiter",

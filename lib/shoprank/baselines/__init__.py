@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StructField, StructType
 
 from shoprank.config import BacktestConf
 
@@ -48,7 +49,8 @@ def dense_index(ids: DataFrame, name: str) -> DataFrame:
     re-run night published different lists)."""
     col = ids.columns[0]
     rdd = ids.distinct().orderBy(col).rdd.map(lambda r: r[0]).zipWithIndex()
-    return rdd.toDF([col, f"{name}_idx"]).withColumn(f"{name}_idx", F.col(f"{name}_idx").cast("int"))
+    schema = StructType([StructField(col, ids.schema[col].dataType, False), StructField(f"{name}_idx", LongType(), False)])
+    return ids.sparkSession.createDataFrame(rdd, schema).withColumn(f"{name}_idx", F.col(f"{name}_idx").cast("int"))
 
 
 def top_k(scores: DataFrame, k: int, exclude: DataFrame | None = None, allowed: DataFrame | None = None) -> DataFrame:

@@ -221,7 +221,6 @@ def train_on_rank(params: dict) -> dict:
 
     from shoprank.ml.model import (
         TASKS,
-        ModelSpec,
         build_ranker,
         priors,
         score_lists,
@@ -237,8 +236,7 @@ def train_on_rank(params: dict) -> dict:
         tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
         tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
     tf.keras.utils.set_random_seed(p.seed + hvd.rank())
-    spec = ModelSpec(**{**p.spec, "feature_names": tuple(p.spec["feature_names"]), "mean": tuple(p.spec["mean"]),
-                        "std": tuple(p.spec["std"]), "hidden": tuple(p.spec["hidden"])})
+    spec = model_spec(p.spec)
 
     def batches(files: list[str]):
         """(an endless shuffled iterator of training batches, steps per epoch: the smallest
@@ -414,14 +412,53 @@ def train_on_rank(params: dict) -> dict:
     result = {"rank": hvd.rank(), "size": hvd.size(), "steps_per_epoch": steps, "history": history,
               "best_epoch": best_epoch, "best_val_ndcg": best, "refit": refit_losses, "seconds": round(time.time() - start, 1)}
     if scratch is not None:
-        local = scratch / "model.keras"
-        model.save(local)
-        fs.put(local, fs.join(p.model_dir, "model.keras"))
-        meta = {**result, "model_sha1": hashlib.sha1(local.read_bytes()).hexdigest(),
-                "params": {k: v for k, v in asdict(p).items() if not k.endswith("_files")}}
-        # Written last: its presence says the model beside it is complete.
-        fs.write_bytes(fs.join(p.model_dir, "training.json"), json.dumps(meta, indent=2).encode())
-        fs.remove_scratch(scratch)
+        publish_model(model, p, result, scratch)
+    return result
+
+
+def publish_model(model, p: TrainParams, result: dict, scratch) -> None:
+    """Write the served model and then `training.json` (the result, the model's digest,
+    the parameters) to `p.model_dir`, through the local folder `scratch`, then remove it."""
+    from shoprank.storage import fs
+
+    local = scratch / "model.keras"
+    model.save(local)
+    fs.put(local, fs.join(p.model_dir, "model.keras"))
+    meta = {**result, "model_sha1": hashlib.sha1(local.read_bytes()).hexdigest(),
+            "params": {k: v for k, v in asdict(p).items() if not k.endswith("_files")}}
+    # Written last: its presence says the model beside it is complete.
+    fs.write_bytes(fs.join(p.model_dir, "training.json"), json.dumps(meta, indent=2).encode())
+    fs.remove_scratch(scratch)
+
+
+def model_spec(spec: dict):
+    """The `ModelSpec` of a parameter dict (as JSON holds it: lists for tuples)."""
+    from shoprank.ml.model import ModelSpec
+
+    return ModelSpec(**{**spec, "feature_names": tuple(spec["feature_names"]), "mean": tuple(spec["mean"]),
+                        "std": tuple(spec["std"]), "hidden": tuple(spec["hidden"])})
+
+
+def publish_untrained(p: TrainParams, reason: str) -> dict:
+    """The plain fusion of the recall sources, published as the night's model without
+    training: for a night with no labelled list to learn from or to choose a start on (a
+    shop's first days, a label window nobody returned in). The ranker's files as training
+    writes them, so scoring and evaluation need nothing else; the fusion is every
+    night's first start, and what small nights mostly serve anyway."""
+    import tensorflow as tf
+
+    from shoprank.ml.model import build_ranker
+    from shoprank.storage import fs
+
+    tf.keras.utils.set_random_seed(p.seed)  # the same file, so the same model version, on a re-run
+    model = build_ranker(model_spec(p.spec))  # the deep part starts at zero: the fusion alone
+    nan = float("nan")
+    history = [{"epoch": 0, "phase": "prior", "prior": "fusion", "loss": None, "val_ndcg": nan, "gain_se": 0.0,
+                "priors": {}, "prior_lists": 0, "source_quality": {}, "priors_validation": {}}]
+    result = {"rank": 0, "size": 0, "steps_per_epoch": 0, "history": history, "best_epoch": 0,
+              "best_val_ndcg": nan, "refit": [], "seconds": 0.0, "untrained": reason}
+    publish_model(model, p, result, fs.scratch_dir("train"))
+    log.warning("published the untrained fusion of the recall sources: %s", reason)
     return result
 
 

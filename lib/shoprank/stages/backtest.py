@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 
 from shoprank import bootstrap, evaluation, stages
 from shoprank.baselines import BaselineInputs, baselines
-from shoprank.config import Config
+from shoprank.config import Config, validate
 from shoprank.errors import ConfigError
 from shoprank.materialise import materialise, materialise_all, release
 from shoprank.metrics import ACCURACY, BEYOND
@@ -66,10 +66,12 @@ def plan(last: dt.date, horizon_days: int, nights: int, step_days: int) -> Plan:
 
 
 def replay_config(cfg: Config, horizon_days: int) -> Config:
-    """The config replayed nights run with: their own storage roots."""
+    """The config replayed nights run with: their own storage roots, and the backtest's
+    horizon as the one their lists are scored at (label windows follow it by default)."""
     storage = dataclasses.replace(cfg.storage, warehouse=fs.join(fs.absolute(cfg.storage.warehouse), "_backtest"),
                                   artifacts=fs.join(fs.absolute(cfg.storage.artifacts), "_backtest"))
-    return dataclasses.replace(cfg, storage=storage)
+    evaluate = dataclasses.replace(cfg.evaluate, horizon_days=horizon_days)
+    return validate(dataclasses.replace(cfg, storage=storage, evaluate=evaluate), f"backtest --horizon-days {horizon_days}")
 
 
 def truth_config(cfg: Config, p: Plan) -> Config:

@@ -2,9 +2,10 @@
 serves, written as Parquet shards to the artifact store (each Horovod rank reads its
 own shards), and the statistics that normalise its inputs.
 
-Label windows of `examples.label_days`, newest first: the last one before the night's
-end validates; the `examples.windows` before it train. Each window's candidates and
-features come from a snapshot as of the window's start (see `snapshot`). Training lists
+Label windows of `Config.label_days` days (by default the horizon lists are scored at),
+newest first: the last one before the night's end validates; the `examples.windows`
+before it train. Each window's candidates and features come from a snapshot as of the
+window's start (see `snapshot`). Training lists
 hold `examples.list_size` items (every positive, sampled hard and random negatives);
 validation lists hold the user's whole candidate set and nothing else, the set the
 final list is picked from, so validation NDCG (start choice, early stopping, the kept
@@ -26,9 +27,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shoprank import examples as ex
-from shoprank.errors import EmptyStageError
 from shoprank.materialise import materialise, release
 from shoprank.night import Night, stage
+from shoprank.schemas import EXAMPLES
 from shoprank.snapshot import Snapshot
 from shoprank.stages.candidates import night_snapshot
 from shoprank.storage import fs
@@ -42,7 +43,7 @@ SERVED = ("judge", "validation")  # sets of every candidate, as served: no rando
 def windows(night: Night) -> list[tuple[str, int, dt.datetime]]:
     """(split, window number, start) of each label window, oldest first."""
     e, end = night.cfg.examples, night.windows.end
-    starts = [end - dt.timedelta(days=e.label_days * (k + 1)) for k in range(e.windows + 1)]
+    starts = [end - dt.timedelta(days=night.cfg.label_days * (k + 1)) for k in range(e.windows + 1)]
     return [("train", k, starts[k]) for k in range(e.windows, 0, -1)] + [("validation", 0, starts[0])]
 
 
@@ -54,10 +55,13 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
     once the lists are written). Only users with a positive get lists, so only their
     pairs get features."""
     e = night.cfg.examples
-    labels = materialise(ex.label_pairs(history, snap.t, e.label_days, snap.events,
+    labels = materialise(ex.label_pairs(history, snap.t, night.cfg.label_days, snap.events,
                                         night.cfg.evaluate.relevant_actions))
     users = materialise(snap.users(labels.select("user_id").distinct()
                                    .join(snap.events.select("user_id").distinct(), "user_id")))
+    if users.isEmpty():  # nobody to label (a window before the shop's first returning user): no recall either
+        empty = night.spark.createDataFrame([], EXAMPLES)
+        return {split: empty for split in splits}, [labels, users]
     snap = snap.prepared()
     candidates = snap.candidates(users, night.run_date)
     sampled = any(split not in SERVED for split in splits)  # training lists add random items
@@ -110,17 +114,21 @@ def run(night: Night) -> dict:
                     F.countDistinct("list_id").alias("lists"), F.count(F.lit(1)).alias("rows"),
                     F.sum("label").alias("positives")).collect()[0]
                 log.info("examples %s window %d (labels from %s, %d days): %d lists, %d rows, %d positives", split_,
-                         k, start.date(), e.label_days, stats.lists, stats.rows, stats.positives or 0)
+                         k, start.date(), night.cfg.label_days, stats.lists, stats.rows, stats.positives or 0)
                 out[f"{split_}{k}"] = {"lists": stats.lists, "rows": stats.rows,
                                        "positives": int(stats.positives or 0)}
             for frame in held:
                 release(frame)
         pool.unpersist()
-        if not any(v["lists"] for k, v in out.items() if k.startswith("train")):
-            raise EmptyStageError(f"no training list has a positive: no user interacted with a candidate in the "
-                                  f"{e.windows} windows of {e.label_days} days before {night.windows.end.date()}")
-        train = night.spark.read.parquet(night.artifacts.examples(rd, "train"))
-        stats = feature_stats(train, snap_at(night.windows.end).feature_names)
+        names = snap_at(night.windows.end).feature_names
+        if any(v["lists"] for k, v in out.items() if k.startswith("train")):
+            stats = feature_stats(night.spark.read.parquet(night.artifacts.examples(rd, "train")), names)
+        else:  # a shop's first days: nothing to learn from, the untrained fusion is served
+            reason = (f"no training list has a positive: no user interacted with a candidate in the {e.windows} "
+                      f"label windows of {night.cfg.label_days} days before {windows(night)[-1][2].date()}")
+            log.warning("examples: %s; the 'train' stage publishes the untrained fusion", reason)
+            stats = {"names": list(names), "mean": [0.0] * len(names), "std": [1.0] * len(names), "untrained": reason}
+        stats["label_days"] = night.cfg.label_days
         fs.write_bytes(night.artifacts.feature_stats(rd), json.dumps(stats).encode())
         night.summary["examples"] = out
         return out

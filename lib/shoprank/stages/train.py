@@ -11,12 +11,13 @@ from shoprank.storage import fs
 
 
 def run(night: Night) -> dict:
-    from shoprank.ml.train import TrainParams, run_training
+    from shoprank.ml.train import TrainParams, publish_untrained, run_training
 
     t, rd = night.cfg.train, night.run_date
     shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in SPLITS}
     stats_location = night.artifacts.feature_stats(rd)
-    if not shards["train"] or not fs.exists(stats_location):
+    untrained = fs.exists(stats_location) and json.loads(fs.read_bytes(stats_location)).get("untrained")
+    if not untrained and (not shards["train"] or not fs.exists(stats_location)):
         raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
                                 f"run the 'examples' stage for {rd} first")
     try:
@@ -35,11 +36,12 @@ def run(night: Night) -> dict:
                              model_dir, t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss,
                              t.prior_lists, t.min_gain_se, t.fusion_power, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
-        result = run_training(night.spark, params, t.num_proc)
+        # No labelled list (examples said why): the plain fusion, untrained, on the driver.
+        result = publish_untrained(params, untrained) if untrained else run_training(night.spark, params, t.num_proc)
         start = result["history"][0]
         night.summary["train"] = {"ranks": result["size"], "start": start["prior"], "start_lists": start["prior_lists"],
                                   "starts": start["priors"],
                                   "best_epoch": result["best_epoch"],
                                   "best_val_ndcg": result["best_val_ndcg"], "refit_epochs": len(result["refit"]),
-                                  "seconds": result["seconds"]}
+                                  "seconds": result["seconds"], **({"untrained": untrained} if untrained else {})}
         return result
