@@ -5,17 +5,18 @@ own shards), and the statistics that normalise its inputs.
 Label windows of `Config.label_days` days (by default the horizon lists are scored at),
 newest first: the last one before the night's end validates; the `examples.windows`
 before it train. Each window's candidates and features come from a snapshot as of the
-window's start (see `snapshot`). Training lists
-hold `examples.list_size` items (every positive, sampled hard and random negatives);
-validation lists hold the user's whole candidate set and nothing else, the set the
-final list is picked from, so validation NDCG (start choice, early stopping, the kept
-epoch) measures the served ranking. The training windows' users also get such whole-set
+window's start (see `snapshot`); a window without a labelled user gets no lists and no
+recall. Training lists hold `examples.list_size` items (every positive, sampled hard and
+random negatives); validation lists hold the user's whole candidate set and nothing else,
+the set the final list is picked from, so validation NDCG (start choice, early stopping,
+the kept epoch) measures the served ranking. The training windows' users also get such whole-set
 lists ("judge"): the untrained starts are judged, and the sources weighed, on the sets
 the final list is picked from. On the sampled training lists a source's NDCG says how
 it orders a random 100 of a user's candidates, not how it ranks them all, and it moves
 with the sample. With `train.refit`, the validation window's labels are also written as
 training lists ("refit"): once validation has chosen the epochs, the model trains again
-on them too."""
+on them too. When no training window has a labelled list (a shop's first days), the
+statistics say so (`untrained`) and the `train` stage publishes the untrained fusion."""
 
 from __future__ import annotations
 
