@@ -304,6 +304,15 @@ def test_gate_absolute_and_relative_limits():
     assert rows_breach[1:] == (500.0, 1500.0, 100.0)
 
 
+def test_gate_holds_unpriced_items_against_a_catalogue_only_where_prices_are_required():
+    gate = GateConf(max_null_rate=0.2)
+    films = {"null_price_rate": 1.0, "unknown_item_rate": 0.0}  # a catalogue without prices
+    assert check_gate(films, None, gate, prices_required=False) == []
+    assert check_gate(films, None, gate, prices_required=True) == [("null_price_rate", 0.0, 0.2, 1.0)]
+    assert check_gate({**films, "unknown_item_rate": 0.5}, None, gate, prices_required=False) == [
+        ("unknown_item_rate", 0.0, 0.2, 0.5)]
+
+
 def test_gate_error_message_names_metric_range_and_value():
     from shoprank.errors import QualityGateError
 

@@ -45,10 +45,12 @@ def profile_counts(counts: dict[str, dict[str, int]]) -> dict[str, float]:
     return out
 
 
-def check_gate(current: dict[str, float], previous: dict[str, float] | None,
-               gate: GateConf) -> list[tuple[str, float, float, float]]:
+def check_gate(current: dict[str, float], previous: dict[str, float] | None, gate: GateConf,
+               prices_required: bool = True) -> list[tuple[str, float, float, float]]:
     """Breaches as (metric, allowed_lo, allowed_hi, value). Absolute limits always
-    apply; limits relative to the previous run apply when there is one."""
+    apply, the share of events on unpriced items only where prices are required (a
+    catalogue without prices, such as films, sells without them: `score.price_policy`);
+    limits relative to the previous run apply when there is one."""
     breaches = []
 
     def within(metric: str, lo: float, hi: float) -> None:
@@ -58,7 +60,8 @@ def check_gate(current: dict[str, float], previous: dict[str, float] | None,
 
     within("actions_quarantine_rate", 0.0, gate.max_quarantine_rate)
     within("items_quarantine_rate", 0.0, gate.max_quarantine_rate)
-    within("null_price_rate", 0.0, gate.max_null_rate)
+    if prices_required:
+        within("null_price_rate", 0.0, gate.max_null_rate)
     within("unknown_item_rate", 0.0, gate.max_null_rate)
     if previous:
         for metric in ("accepted_rows", "distinct_users", "distinct_items"):

@@ -47,29 +47,6 @@ def score_pairs(model: PublishedModel, batch_size: int = 4096) -> Transform:
     return apply
 
 
-def sellable(require_active: bool, require_price: bool) -> Transform:
-    """ITEMS -> the item ids that may be published: in the catalogue, active, and with
-    a price of their own (not one filled from the category median) when required."""
-
-    def apply(items: DataFrame) -> DataFrame:
-        ok = F.lit(True)
-        if require_active:
-            ok = ok & F.col("active")
-        if require_price:
-            ok = ok & F.col("price").isNotNull() & ~F.col("price_filled")
-        return items.filter(ok).select("item_id")
-
-    return apply
-
-
-def prices_required(policy: str, items: DataFrame) -> bool:
-    """The price policy resolved for this catalogue ("auto": required when any item
-    has a price of its own). Runs an action on `items` when the policy is auto."""
-    if policy != "auto":
-        return policy == "required"
-    return bool(items.filter(F.col("price").isNotNull() & ~F.col("price_filled")).limit(1).count())
-
-
 def mmr_order(scores: np.ndarray, categories: np.ndarray, k: int, lam: float, cap: int) -> list[int]:
     """Greedy maximal marginal relevance: positions (into the score-sorted arrays) of the
     k picks maximising lam * relevance - (1 - lam) * [category already picked], with

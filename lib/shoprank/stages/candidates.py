@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from shoprank.catalogue import prices_required, sellable
 from shoprank.errors import EmptyStageError
 from shoprank.materialise import release
 from shoprank.night import Night, stage
-from shoprank.score import prices_required, sellable
 from shoprank.snapshot import Snapshot
 
 log = logging.getLogger("shoprank")

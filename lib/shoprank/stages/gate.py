@@ -9,6 +9,7 @@ import logging
 from pyspark.sql import functions as F
 
 from shoprank import quality
+from shoprank.catalogue import prices_required
 from shoprank.errors import QualityGateError
 from shoprank.night import Night, stage
 from shoprank.report import DataReport, publish
@@ -48,7 +49,8 @@ def run(night: Night) -> list:
         current = _profile(night, rd)
         prev_date = _previous_run_date(night)
         previous = _profile(night, prev_date) if prev_date else None
-        breaches = quality.check_gate(current, previous, night.cfg.gate) if night.cfg.gate.enabled else []
+        required = prices_required(night.cfg.score.price_policy, night.tables.require("items", rd, "ingest"))
+        breaches = quality.check_gate(current, previous, night.cfg.gate, required) if night.cfg.gate.enabled else []
         location = publish(_data_report(night, current, previous, breaches), night.artifacts.report_dir(rd))
         night.summary["report"] = location
         log.info("data report: %s", location)
