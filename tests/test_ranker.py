@@ -92,6 +92,31 @@ def test_the_untrained_model_is_reciprocal_rank_fusion_of_the_sources():
     assert (out - out[2]).tolist() == pytest.approx([w - want[2] for w in want], abs=1e-5)
 
 
+def test_the_published_version_is_the_same_for_the_same_weights(tmp_path):
+    import json
+    import time
+    from dataclasses import fields
+
+    from shoprank.ml.train import TrainParams, publish_model
+
+    spec = {"feature_names": ["score_a", "inv_rank_a"], "mean": [0.0, 0.0], "std": [1.0, 1.0],
+            "embedding_dim": 4, "item_buckets": 64, "category_buckets": 16, "hidden": [8]}
+
+    def publish(folder, seed):  # a re-run night: the same weights, saved again later
+        p = TrainParams(**{f.name: () if f.name.endswith("_files") else 0 for f in fields(TrainParams)}
+                        | {"model_dir": str(tmp_path / folder), "loss": "listwise", "prior_lists": "all", "spec": spec})
+        tf.keras.utils.set_random_seed(seed)
+        (tmp_path / f"scratch-{folder}").mkdir()
+        publish_model(build_ranker(ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})),
+                      p, {}, tmp_path / f"scratch-{folder}")
+        return json.loads((tmp_path / folder / "training.json").read_text())["model_sha1"]
+
+    first = publish("a", 1)
+    time.sleep(1.1)  # the saved file records the second it was saved: a later save differs
+    assert publish("b", 1) == first
+    assert publish("c", 2) != first  # other weights, another version
+
+
 def test_each_source_alone_is_a_prior_the_fusion_breaking_its_ties():
     names = ("score_a", "inv_rank_a", "inv_rank_b", "log_pop_1d")
     spec = ModelSpec(names, (0.3, 0.2, 0.1, 2.0), (0.5, 0.25, 0.1, 1.0), 4, 64, 16, (8,))

@@ -416,15 +416,27 @@ def train_on_rank(params: dict) -> dict:
     return result
 
 
+def weights_digest(model) -> str:
+    """SHA-1 of the model's weights (shapes and values, in order). The saved file's own
+    digest would change with every save (it records the time it was saved), so a re-run
+    night would publish the same lists under another model version."""
+    h = hashlib.sha1()
+    for w in model.get_weights():
+        h.update(str(w.shape).encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
+
+
 def publish_model(model, p: TrainParams, result: dict, scratch) -> None:
-    """Write the served model and then `training.json` (the result, the model's digest,
-    the parameters) to `p.model_dir`, through the local folder `scratch`, then remove it."""
+    """Write the served model and then `training.json` (the result, the digest of the
+    model's weights, the parameters) to `p.model_dir`, through the local folder
+    `scratch`, then remove it."""
     from shoprank.storage import fs
 
     local = scratch / "model.keras"
     model.save(local)
     fs.put(local, fs.join(p.model_dir, "model.keras"))
-    meta = {**result, "model_sha1": hashlib.sha1(local.read_bytes()).hexdigest(),
+    meta = {**result, "model_sha1": weights_digest(model),
             "params": {k: v for k, v in asdict(p).items() if not k.endswith("_files")}}
     # Written last: its presence says the model beside it is complete.
     fs.write_bytes(fs.join(p.model_dir, "training.json"), json.dumps(meta, indent=2).encode())
