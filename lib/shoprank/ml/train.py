@@ -462,7 +462,7 @@ def publish_untrained(p: TrainParams, reason: str) -> dict:
     from shoprank.ml.model import build_ranker
     from shoprank.storage import fs
 
-    tf.keras.utils.set_random_seed(p.seed)  # the same file, so the same model version, on a re-run
+    tf.keras.utils.set_random_seed(p.seed)  # the same weights, so the same model version, on a re-run
     model = build_ranker(model_spec(p.spec))  # the deep part starts at zero: the fusion alone
     nan = float("nan")
     history = [{"epoch": 0, "phase": "prior", "prior": "fusion", "loss": None, "val_ndcg": nan, "gain_se": 0.0,

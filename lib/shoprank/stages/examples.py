@@ -9,9 +9,9 @@ window's start (see `snapshot`); a window without a labelled user gets no lists 
 recall. Training lists hold `examples.list_size` items (every positive, sampled hard and
 random negatives); validation lists hold the user's whole candidate set and nothing else,
 the set the final list is picked from, so validation NDCG (start choice, early stopping,
-the kept epoch) measures the served ranking. The training windows' users also get such whole-set
-lists ("judge"): the untrained starts are judged, and the sources weighed, on the sets
-the final list is picked from. On the sampled training lists a source's NDCG says how
+the kept epoch) measures the served ranking. The training windows' users also get such
+whole-set lists ("judge"): the untrained starts are judged, and the sources weighed, on
+the sets the final list is picked from. On the sampled training lists a source's NDCG says how
 it orders a random 100 of a user's candidates, not how it ranks them all, and it moves
 with the sample. With `train.refit`, the validation window's labels are also written as
 training lists ("refit"): once validation has chosen the epochs, the model trains again

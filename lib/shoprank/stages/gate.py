@@ -49,8 +49,10 @@ def run(night: Night) -> list:
         current = _profile(night, rd)
         prev_date = _previous_run_date(night)
         previous = _profile(night, prev_date) if prev_date else None
-        required = prices_required(night.cfg.score.price_policy, night.tables.require("items", rd, "ingest"))
-        breaches = quality.check_gate(current, previous, night.cfg.gate, required) if night.cfg.gate.enabled else []
+        breaches = []
+        if night.cfg.gate.enabled:  # resolving the price policy reads the catalogue: only when it counts
+            required = prices_required(night.cfg.score.price_policy, night.tables.require("items", rd, "ingest"))
+            breaches = quality.check_gate(current, previous, night.cfg.gate, required)
         location = publish(_data_report(night, current, previous, breaches), night.artifacts.report_dir(rd))
         night.summary["report"] = location
         log.info("data report: %s", location)

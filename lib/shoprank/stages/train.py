@@ -16,8 +16,9 @@ def run(night: Night) -> dict:
     t, rd = night.cfg.train, night.run_date
     shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in SPLITS}
     stats_location = night.artifacts.feature_stats(rd)
-    untrained = fs.exists(stats_location) and json.loads(fs.read_bytes(stats_location)).get("untrained")
-    if not untrained and (not shards["train"] or not fs.exists(stats_location)):
+    stats = json.loads(fs.read_bytes(stats_location)) if fs.exists(stats_location) else None
+    untrained = stats and stats.get("untrained")  # examples found no labelled list, and said why
+    if stats is None or not (untrained or shards["train"]):
         raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
                                 f"run the 'examples' stage for {rd} first")
     try:
@@ -25,7 +26,6 @@ def run(night: Night) -> dict:
     except ValueError:
         raise ConfigError(f"train.hidden: expected layer widths such as [\"64\", \"32\"], found {t.hidden}") from None
     with stage(night, "train"):
-        stats = json.loads(fs.read_bytes(stats_location))
         model_dir = night.artifacts.model_dir(rd)
         night.artifacts.clear(model_dir)  # a re-run trains afresh, never resumes stale state
         spec = {"feature_names": stats["names"], "mean": stats["mean"], "std": stats["std"],
