@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
 from shoprank import stages
 from shoprank.config import load_config
@@ -18,7 +20,7 @@ from shoprank.errors import QualityGateError
 from shoprank.generate import generate
 from shoprank.night import Night
 from shoprank.stages import gate, ingest
-from shoprank.storage import TableStore
+from shoprank.storage import TableStore, fs
 
 RUN_DATE = dt.date(2026, 11, 21)
 TABLES_TO_COUNT = ["quarantine", "items", "interactions", "run_audit", "data_profile", "user_features",
@@ -164,11 +166,21 @@ def test_a_shops_first_night_publishes_the_untrained_fusion(spark, night_cfg, tm
     assert max(abs(r.score - fused[(r.user_id, r.item_id)]) for r in published) < 1e-4
 
 
-def test_rerun_of_same_date_leaves_counts_unchanged(spark, night_cfg, first_run):
+def test_rerun_of_same_date_publishes_the_same_rows(spark, night_cfg, first_run):
+    """A re-run night trains again (two Horovod ranks, the same seeds and shards): the same
+    losses epoch by epoch, the same weights, so the same published rows and model version."""
     cfg, _, _ = night_cfg
     store, _, before = first_run
-    stages.run_nightly(Night.open(spark, cfg, RUN_DATE, run_version=2))
+    again = Night.open(spark, cfg, RUN_DATE, run_version=2)
+    meta = fs.join(again.artifacts.model_dir(RUN_DATE), "training.json")
+    trained = json.loads(fs.read_bytes(meta))
+    published = store.read("recommendations", RUN_DATE).collect()
+    stages.run_nightly(again)
     assert counts(store) == before
+    retrained = json.loads(fs.read_bytes(meta))
+    assert [h["loss"] for h in retrained["history"]] == [h["loss"] for h in trained["history"]]
+    assert len(trained["history"]) > 1 and retrained["model_sha1"] == trained["model_sha1"]
+    assertDataFrameEqual(store.read("recommendations", RUN_DATE), published)
 
 
 def test_retried_ingest_skips_committed_writes_and_still_reconciles(spark, night_cfg, first_run):

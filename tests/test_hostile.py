@@ -19,9 +19,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from shoprank.config import load_config
-from shoprank.errors import InputError, ShopRankError
+from shoprank.errors import InputError, QualityGateError, ShopRankError
 from shoprank.night import Night
-from shoprank.stages import ingest
+from shoprank.stages import gate, ingest
 
 RUN_DATE = dt.date(2026, 11, 21)
 T = int(dt.datetime(2026, 11, 21, 10, tzinfo=dt.UTC).timestamp())
@@ -186,6 +186,24 @@ def test_bad_prices_are_quarantined_with_reasons(spark, tmp_path):
          n.tables.read("quarantine", RUN_DATE).filter("source = 'items'").collect()}
     assert q == {"i3": "bad_price", "i4": "bad_price", "i5": "bad_price", "i6": "bad_price",
                  "i7": "bad_price", "i8": "malformed_line"}
+
+
+@pytest.mark.parametrize("policy", ["auto", "required"])
+def test_a_catalogue_without_prices_passes_the_gate_unless_prices_are_required(spark, tmp_path, policy):
+    """A film catalogue's header has no price column: ingest keeps every item, unpriced
+    (no median to fill from), and the gate's unpriced-event limit counts only where the
+    price policy, resolved for this catalogue, requires prices."""
+    items = b"item_id,category,brand,title\ni1,drama,,Heat\ni2,comedy,,Big\n"
+    n = night(spark, tmp_path, Case({"a.csv": HEADER + good_rows(4)}, items={"items.csv": items},
+                                    sets=(f"score.price_policy={policy}",)))
+    ingest.run(n)
+    prices = {(r.item_id, r.price, r.price_filled) for r in n.tables.read("items", RUN_DATE).collect()}
+    assert prices == {("i1", None, False), ("i2", None, False)}
+    if policy == "auto":
+        assert gate.run(n) == []
+    else:
+        with pytest.raises(QualityGateError, match="null_price_rate=1"):
+            gate.run(n)
 
 
 def test_a_failure_part_way_commits_nothing(spark, tmp_path, committed_night, monkeypatch):
