@@ -3,6 +3,7 @@ Delta tables through delta-rs, Horovod with two Gloo ranks, a model that learns.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import json
@@ -164,6 +165,41 @@ def test_a_shops_first_night_publishes_the_untrained_fusion(spark, night_cfg, tm
     fused = {(c.user_id, c.item_id): sum(1.0 / r for r in c.source_ranks.values()) for c in cands}
     published = recs.select("user_id", "item_id", "score").collect()
     assert max(abs(r.score - fused[(r.user_id, r.item_id)]) for r in published) < 1e-4
+
+
+def test_a_bare_log_and_catalogue_publish_full_lists(spark, night_cfg, tmp_path):
+    """The least a shop's data can hold: a log of (user, item, time), every event a
+    purchase, and a catalogue of item ids alone (no category, price, brand or text). The
+    night runs on the defaults: the gate passes (no price is required where none is
+    given), text and category sources stand aside, and every eligible user gets a full
+    list of catalogue items."""
+    cfg, _, root = night_cfg
+    for name in ("actions", "items"):
+        (tmp_path / name).mkdir()
+    for f in sorted((root / "data" / "actions").iterdir()):
+        with f.open(newline="") as src, (tmp_path / "actions" / f.name).open("w", newline="") as dst:
+            out = csv.writer(dst)
+            out.writerow(["user_id", "item_id", "ts", "action"])
+            out.writerows([r["user_id"], r["item_id"], r["ts"], "purchase"] for r in csv.DictReader(src))
+    with (root / "data" / "items" / "items.csv").open(newline="") as src:
+        ids = sorted({r["item_id"] for r in csv.DictReader(src) if r["item_id"]})
+    (tmp_path / "items" / "items.csv").write_text("item_id\n" + "".join(f"{i}\n" for i in ids))
+    bare = dataclasses.replace(
+        cfg, input=dataclasses.replace(cfg.input, actions_path=str(tmp_path / "actions"),
+                                       items_path=str(tmp_path / "items")),
+        storage=dataclasses.replace(cfg.storage, warehouse=str(tmp_path / "wh"), artifacts=str(tmp_path / "art")))
+    night = Night.open(spark, bare, RUN_DATE, run_version=1)
+    stages.run_nightly(night)
+    store = night.tables
+    items = store.read("items", RUN_DATE)
+    assert items.filter("price is not null or category != 'unknown'").count() == 0
+    assert store.read("interactions", RUN_DATE).filter("action != 'purchase'").count() == 0
+    recs = store.read("recommendations", RUN_DATE)
+    eligible = store.read("user_features", RUN_DATE).select("user_id")
+    per_user = recs.groupBy("user_id").agg(F.countDistinct("item_id").alias("d"))
+    assert per_user.count() == eligible.count() > 0
+    assert per_user.filter("d != 10").count() == 0
+    assert recs.join(items, "item_id", "left_anti").count() == 0
 
 
 def test_rerun_of_same_date_publishes_the_same_rows(spark, night_cfg, first_run):
