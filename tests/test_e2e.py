@@ -194,6 +194,9 @@ def test_a_bare_log_and_catalogue_publish_full_lists(spark, night_cfg, tmp_path)
     items = store.read("items", RUN_DATE)
     assert items.filter("price is not null or category != 'unknown'").count() == 0
     assert store.read("interactions", RUN_DATE).filter("action != 'purchase'").count() == 0
+    used = {r.s for r in store.read("candidates", RUN_DATE).select(F.explode("sources").alias("s")).distinct()
+            .collect()}  # a dozen names at most
+    assert len(used) >= 4 and not used & {"content", "category_popular", "trending"}
     recs = store.read("recommendations", RUN_DATE)
     eligible = store.read("user_features", RUN_DATE).select("user_id")
     per_user = recs.groupBy("user_id").agg(F.countDistinct("item_id").alias("d"))
