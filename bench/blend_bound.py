@@ -11,8 +11,8 @@ weight per segment of history length chosen on the very nights it is scored on (
 an upper bound for a fusion that weighs sources per segment); and chosen on the
 `--fit-weeks` nights before each scored one (out of sample, as a night would choose it).
 
-    python bench/blend_bound.py eval-out/data/ml-100k/ml-100k.inter --run-date 1998-04-15
-    python bench/blend_bound.py ../shared/data/ml-latest-small/ratings.csv --sep , \
+    PYTHONPATH=lib python bench/blend_bound.py eval-out/data/ml-100k/ml-100k.inter --run-date 1998-04-15
+    PYTHONPATH=lib python bench/blend_bound.py ../shared/data/ml-latest-small/ratings.csv --sep , \
         --run-date 2018-08-25 --nights 12 --step-days 30
 """
 
@@ -23,21 +23,14 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from shoprank.baselines import ease
+
 WEIGHTS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
 
 
 def ndcg(ranked, truth: set, k: int = 10) -> float:
     gain = sum(1 / np.log2(p + 2) for p, x in enumerate(ranked[:k]) if x in truth)
     return gain / sum(1 / np.log2(p + 2) for p in range(min(k, len(truth))))
-
-
-def ease(x: np.ndarray, lam: float) -> np.ndarray:
-    g = x.T @ x
-    g[np.diag_indices_from(g)] += lam
-    p = np.linalg.inv(g)
-    b = -p / np.diag(p)
-    b[np.diag_indices_from(b)] = 0
-    return b
 
 
 def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelta, lam: float) -> list[dict]:
@@ -48,7 +41,7 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
     users = {u: k for k, u in enumerate(sorted(past.u.unique()))}
     x = np.zeros((len(users), n_items), np.float32)
     x[past.u.map(users), past.j] = 1
-    b = ease(x, lam)
+    b = ease.weights(x.T @ x, lam)  # the `ease` baseline's and source's closed form
     out = []
     for u, got in nxt[nxt.u.isin(seen.index)].groupby("u").j.apply(set).items():
         truth = got - seen[u]
