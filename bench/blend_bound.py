@@ -64,22 +64,34 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The rating log and the nights, as the benches on it take them."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("ratings", help="user, item, rating, timestamp (seconds) with a header: RecBole's .inter, "
                     "or MovieLens's ratings.csv with --sep ,")
     ap.add_argument("--sep", default="\t")
     ap.add_argument("--run-date", required=True, help="the last night, YYYY-MM-DD")
     ap.add_argument("--nights", type=int, default=6)
     ap.add_argument("--step-days", type=int, default=7)
-    ap.add_argument("--fit-weeks", type=int, default=4)
     ap.add_argument("--ease-lambda", type=float, default=500.0)
-    ap.add_argument("--segments", default="50,100,200", help="history-length bounds")
-    a = ap.parse_args()
-    log = pd.read_csv(a.ratings, sep=a.sep)
+    return ap
+
+
+def read_log(path: str, sep: str) -> pd.DataFrame:
+    """u, i, r, ts, t (time), j (the item's dense index)."""
+    log = pd.read_csv(path, sep=sep)
     log.columns = ["u", "i", "r", "ts"]
     log["t"] = pd.to_datetime(log.ts, unit="s")
     log["j"] = log.i.astype("category").cat.codes
+    return log
+
+
+def main() -> None:
+    ap = arguments(__doc__)
+    ap.add_argument("--fit-weeks", type=int, default=4)
+    ap.add_argument("--segments", default="50,100,200", help="history-length bounds")
+    a = ap.parse_args()
+    log = read_log(a.ratings, a.sep)
     step = pd.Timedelta(days=a.step_days)
     nights = [pd.Timestamp(a.run_date) - k * step for k in range(a.nights + a.fit_weeks)]
     d = pd.DataFrame([r for t in nights for r in night(log, log.j.max() + 1, t, step, a.ease_lambda)])

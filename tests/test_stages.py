@@ -152,22 +152,34 @@ def test_covisit_and_transitions_follow_time_and_order(spark):
     assert nxt["q"] == pytest.approx(1.0, rel=1e-3)  # order, not time, makes a transition
 
 
-def test_ease_source_scores_unseen_items_by_the_closed_form(spark):
+@pytest.mark.parametrize("recent", [0.0, 2.0])
+def test_ease_source_scores_unseen_items_by_the_closed_form(spark, recent):
+    """Fit on binary pairs; a user's items weigh alike (recent=0) or 1 / (1 + r / recent)
+    for the r-th most recently touched: u4 touched `a` again last, so `a` leads u4's."""
     pairs = [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "c"), ("u3", "b"), ("u3", "c"), ("u4", "a"),
-             ("u4", "b"), ("u4", "d")]
+             ("u4", "b"), ("u4", "d"), ("u4", "a")]
     items, users = ["a", "b", "c", "d"], ["u1", "u2", "u3", "u4"]
     ev = interactions(spark, [(u, i, "view", h, "c", 1.0) for h, (u, i) in enumerate(pairs)])
     inputs = recall.RecallInputs(ev, ev.transform(user_features(D)), ev.select("item_id").distinct(), END,
-                                 CandidatesConf(ease_lambda=2.0, ease_neighbours=4, per_source=2))
+                                 CandidatesConf(ease_lambda=2.0, ease_neighbours=4, per_source=2,
+                                                ease_recent_items=recent))
     got = {(r.user_id, r.item_id): r.score for r in ease_source.candidates(inputs).collect()}
     x = np.array([[1.0 if (u, i) in pairs else 0.0 for i in items] for u in users])
     p = np.linalg.inv(x.T @ x + 2.0 * np.eye(4))
-    scores = x @ (np.eye(4) - p / np.diag(p))
+    held = x.copy()
+    if recent:
+        for n, u in enumerate(users):
+            latest = [i for v, i in reversed(pairs) if v == u]
+            order = list(dict.fromkeys(latest))  # most recently touched first
+            held[n] = [1 / (1 + order.index(i) / recent) if i in order else 0.0 for i in items]
+    scores = held @ (np.eye(4) - p / np.diag(p))
     want = {}
     for n, u in enumerate(users):  # the user's two best unseen items
         unseen = sorted((j for j in range(4) if x[n, j] == 0), key=lambda j: (-scores[n, j], items[j]))[:2]
         want.update({(u, items[j]): scores[n, j] for j in unseen})
     assert got == pytest.approx(want)
+    if recent:
+        assert held[3].tolist() == [1.0, 0.5, 0.0, 1 / 1.5]  # u4: a latest, then d, then b
 
 
 def test_dense_index_numbers_ids_in_their_order(spark):

@@ -153,6 +153,9 @@ class CandidatesConf:
     ease_max_items: int = num(5000, 1, 40_000)
     ease_lambda: float = num(500.0, 0, INF, lo_open=True)
     ease_neighbours: int = num(200, 1, 100_000)  # weights kept per item
+    # A user's r-th most recent item weighs 1 / (1 + r / ease_recent_items) in the `ease`
+    # source's scores (0: every item alike, as the `ease` baseline)
+    ease_recent_items: float = num(20.0, 0)
     segments: int = num(8, 1, 1000)  # K-means user segments
     segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
     seed: int = num(17, 0, 2**31 - 1)

@@ -69,22 +69,26 @@ def solver(n: int, lam: float, neighbours: int):
 
 
 def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neighbours: int,
-           finish: Callable[[DataFrame], DataFrame]) -> DataFrame:
+           finish: Callable[[DataFrame], DataFrame], strength: DataFrame | None = None) -> DataFrame:
     """EASE scores (user_id, item_id, score) of the given users from binary (user_id,
     item_id) pairs, passed through `finish` (exclusions, top n) and materialised (the
-    caller releases it), so the intermediate frames can go. Runs actions."""
+    caller releases it), so the intermediate frames can go. The model is fit on the binary
+    pairs; a user's items weigh 1 in the scores (Steck's x_u B), or `strength`'s `s` when
+    given (user_id, item_id, s: one row per pair). Runs actions."""
     counts = pairs.groupBy("item_id").agg(F.count(F.lit(1)).alias("users"))
     kept = counts.orderBy(F.col("users").desc(), "item_id").limit(max_items)
     index = dense_index(kept.select("item_id"), "item").cache()
     n = index.count()
-    x = pairs.join(index, "item_id").select("user_id", "item_idx").cache()
+    x = pairs.join(index, "item_id").select("user_id", "item_id", "item_idx").cache()
     covered, total = x.count(), pairs.count()
     log.info("EASE on %d items, %.1f%% of the user-item pairs", n, 100.0 * covered / max(total, 1))
     user_index = dense_index(x.select("user_id"), "user")
     pairs_idx = x.join(user_index, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"))
     edges = pairs_idx.coalesce(1).mapInArrow(solver(n, lam, neighbours), "i int, j int, w double")
-    scored = (x.join(users, "user_id", "left_semi").join(edges, x.item_idx == edges.i)
-              .groupBy("user_id", "j").agg(F.sum("w").alias("score"))
+    held = x.join(users, "user_id", "left_semi")
+    held = held.withColumn("s", F.lit(1.0)) if strength is None else held.join(strength, ["user_id", "item_id"])
+    scored = (held.join(edges, held.item_idx == edges.i)
+              .groupBy("user_id", "j").agg(F.sum(F.col("s") * F.col("w")).alias("score"))
               .join(index.withColumnRenamed("item_idx", "j"), "j").select("user_id", "item_id", "score"))
     out = materialise(finish(scored))  # before the cached inputs go
     x.unpersist()
