@@ -162,7 +162,7 @@ def test_the_start_is_the_best_untrained_ranking_and_the_fusion_on_a_tie():
     assert pick_prior({"fusion": math.nan, "source:a": 0.0}) == "source:a"
 
 
-def test_the_weighted_fusion_is_judged_on_each_half_of_the_lists_with_the_other_halfs_weights():
+def test_the_weighted_fusion_is_judged_on_each_fold_of_the_lists_with_the_other_lists_weights():
     from shoprank.ml.train import cross_fitted
 
     # Source a ranks the even lists well, b the odd ones: in sample, either half's weights
@@ -175,11 +175,23 @@ def test_the_weighted_fusion_is_judged_on_each_half_of_the_lists_with_the_other_
         seen.append(best)
         return on_lists[best]  # every list ranked by that source alone
 
-    got = cross_fitted(on_lists, lambda v: float(v.mean()), weigh, score)
-    assert seen == ["a", "b"]  # weights from the even lists (a), then from the odd ones (b)
-    # odd lists (1, 3) ranked by a, then even lists (0, 2) ranked by b
-    assert got.tolist() == [0.0, 0.2, 0.0, 0.1]
+    got = cross_fitted(on_lists, lambda v: float(v.mean()), weigh, score, folds=2)
+    assert seen == ["b", "a"]  # weights from the odd lists (b), then from the even ones (a)
+    # in list order, so that paired gains against other starts match list by list:
+    # even lists (0, 2) ranked by b, odd lists (1, 3) by a
+    assert got.tolist() == [0.0, 0.0, 0.1, 0.2]
     assert got.mean() < min(v.mean() for v in on_lists.values())  # here each half's fit misleads the other
+
+
+def test_with_more_folds_each_list_is_ranked_with_the_weights_of_all_the_others():
+    from shoprank.ml.train import cross_fitted
+
+    # Five lists, five folds: list i is ranked by the source that leads on the other four.
+    on_lists = {"a": np.array([0.9, 0.5, 0.1, 0.1, 0.1]), "b": np.array([0.0, 0.3, 0.3, 0.3, 0.3])}
+    got = cross_fitted(on_lists, lambda v: float(v.mean()), lambda q: max(q, key=q.get),
+                       lambda best: on_lists[best], folds=5)
+    # without list 0, b leads (0.3 against 0.2); without any other, a does (0.3 or more against 0.225)
+    assert got.tolist() == [0.0, 0.5, 0.1, 0.1, 0.1]
 
 
 @pytest.mark.parametrize(("on", "start"), [

@@ -12,11 +12,12 @@ itself is fit on binary pairs as Steck's is."""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shoprank.baselines import ease
 from shoprank.recall import RecallInputs, top_per_user
+from shoprank.recall.signals import recency_rank
 
 
 def recency_weights(history: DataFrame, half_at: float) -> DataFrame:
@@ -25,8 +26,7 @@ def recency_weights(history: DataFrame, half_at: float) -> DataFrame:
     the latest. Counting items rather than days suits shops whose users come back daily
     and shops whose users come back yearly alike."""
     last = history.groupBy("user_id", "item_id").agg(F.max("ts").alias("last"))
-    w = Window.partitionBy("user_id").orderBy(F.col("last").desc(), "item_id")
-    return last.select("user_id", "item_id", (1.0 / (1.0 + (F.row_number().over(w) - 1) / half_at)).alias("s"))
+    return last.select("user_id", "item_id", (1.0 / (1.0 + (recency_rank() - 1) / half_at)).alias("s"))
 
 
 def candidates(inputs: RecallInputs) -> DataFrame:

@@ -26,13 +26,18 @@ def latest_events(events: DataFrame, n: int) -> DataFrame:
     return events.withColumn("_r", F.row_number().over(w)).filter(F.col("_r") <= n).drop("_r")
 
 
+def recency_rank() -> Column:
+    """Each user's items numbered from 1 by their last touch (column `last`), the latest
+    first, ties in time by item."""
+    return F.row_number().over(Window.partitionBy("user_id").orderBy(F.col("last").desc(), "item_id"))
+
+
 def seeds(events: DataFrame, end: dt.datetime, half_life_days: float, n: int) -> DataFrame:
     """(user_id, seed, sw): each user's n most recently touched items, weighted by their
     actions and how recent they are."""
     per_item = (weighted(events, end, half_life_days).groupBy("user_id", "item_id")
                 .agg(F.sum("w").alias("sw"), F.max("ts").alias("last")))
-    w = Window.partitionBy("user_id").orderBy(F.col("last").desc(), "item_id")
-    return (per_item.withColumn("_r", F.row_number().over(w)).filter(F.col("_r") <= n)
+    return (per_item.withColumn("_r", recency_rank()).filter(F.col("_r") <= n)
             .select("user_id", F.col("item_id").alias("seed"), "sw"))
 
 
