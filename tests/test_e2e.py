@@ -162,7 +162,8 @@ def test_a_shops_first_night_publishes_the_untrained_fusion(spark, night_cfg, tm
     assert recs.select("user_id").distinct().count() == eligible.count() > 0
     # each published score is the fusion's: the sum of the item's inverse ranks over the sources
     cands = night.tables.read("candidates", day).select("user_id", "item_id", "source_ranks").collect()
-    fused = {(c.user_id, c.item_id): sum(1.0 / r for r in c.source_ranks.values()) for c in cands}
+    offset = young.candidates.rank_offset
+    fused = {(c.user_id, c.item_id): sum(1.0 / (offset + r) for r in c.source_ranks.values()) for c in cands}
     published = recs.select("user_id", "item_id", "score").collect()
     assert max(abs(r.score - fused[(r.user_id, r.item_id)]) for r in published) < 1e-4
 

@@ -71,10 +71,11 @@ def test_pair_features_from_the_events_before_the_cutoff(spark):
                                   "source_ranks map<string,int>")
     t = ts(22)
     names = feature_names(("covisit", "popular"), with_text=False)
-    got = pairs.transform(pair_features(ev, catalogue, t, ("covisit", "popular"))).collect()[0]
+    got = pairs.transform(pair_features(ev, catalogue, t, ("covisit", "popular"), rank_offset=2.0)).collect()[0]
     f = dict(zip(names, got.features, strict=True))
     assert got.category == "home" and len(got.features) == len(names)
-    assert (f["score_covisit"], f["inv_rank_covisit"], f["score_popular"], f["inv_rank_popular"]) == (0.5, 0.5, 0, 0)
+    # rank 2 with the offset 2: 1 / 4; a source that did not propose the item: 0
+    assert (f["score_covisit"], f["inv_rank_covisit"], f["score_popular"], f["inv_rank_popular"]) == (0.5, 0.25, 0, 0)
     assert f["log_pop_all"] == 0.0  # nobody touched i3 before t
     assert f["price_pct_in_category"] == pytest.approx(1.0) and f["price_known"] == 1.0  # dearest of home
     assert f["log_user_events"] == pytest.approx(math.log1p(3)) and f["category_share"] == pytest.approx(2 / 3)

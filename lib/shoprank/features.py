@@ -90,7 +90,8 @@ TEXT_FEATURES = ("interest_cosine", "last_item_cosine")
 
 def feature_names(sources: tuple[str, ...], with_text: bool) -> tuple[str, ...]:
     """The ranker's numeric inputs, in order: for each recall source its score and
-    inverse rank (0 when it did not propose the item), then item, user and pair
+    inverse rank (1 / (offset + rank); 0 when it did not propose the item), then item,
+    user and pair
     features (and text similarities when item text is embedded)."""
     per_source = tuple(f"{kind}_{s}" for s in sources for kind in ("score", "inv_rank"))
     return per_source + ITEM_FEATURES + USER_FEATURES + PAIR_FEATURES + (TEXT_FEATURES if with_text else ())
@@ -150,17 +151,18 @@ def cosine(a: Column, b: Column) -> Column:
 
 
 def pair_features(events: DataFrame, catalogue: DataFrame, t: dt.datetime, sources: tuple[str, ...],
-                  interests: DataFrame | None = None, vectors: DataFrame | None = None) -> Transform:
+                  rank_offset: float, interests: DataFrame | None = None, vectors: DataFrame | None = None
+                  ) -> Transform:
     """(user_id, item_id, source_scores, source_ranks, ...) -> the same rows plus
     `category` and `features` (an array in `feature_names` order), from the events
-    before t. `interests` (user_id, interest, last_vector) and `vectors` (item_id,
-    vector) add the text similarities."""
+    before t; a source's rank r enters as 1 / (rank_offset + r). `interests` (user_id,
+    interest, last_vector) and `vectors` (item_id, vector) add the text similarities."""
 
     def apply(pairs: DataFrame) -> DataFrame:
         pairs = pairs.drop("category")  # the catalogue's, joined below
         scores = [c for s in sources for c in (
             F.coalesce(F.col("source_scores")[s], F.lit(0.0)),
-            F.coalesce(1.0 / F.col("source_ranks")[s].cast("double"), F.lit(0.0)))]
+            F.coalesce(1.0 / (F.col("source_ranks")[s].cast("double") + rank_offset), F.lit(0.0)))]
         joined = (pairs.join(item_stats(events, t), "item_id", "left")
                   .join(price_positions(catalogue), "item_id", "left")
                   .join(user_stats(events, t), "user_id", "left")

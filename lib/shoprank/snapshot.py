@@ -94,5 +94,5 @@ class Snapshot:
         return merged
 
     def features(self, pairs: DataFrame) -> DataFrame:
-        return pairs.transform(pair_features(self.events, self.catalogue, self.t, self.sources, self.interests(),
-                                             self.vectors))
+        return pairs.transform(pair_features(self.events, self.catalogue, self.t, self.sources,
+                                             self.cfg.candidates.rank_offset, self.interests(), self.vectors))
