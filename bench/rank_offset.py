@@ -7,7 +7,7 @@ lists of every night, and its paired gain over offset 0 with the standard error 
 repeat across nights whose windows overlap, so the errors are too small). The stored
 inverse-rank features are 1 / (stored offset + rank): `--stored-offset` says which.
 
-    PYTHONPATH=lib python bench/rank_offset.py /tmp/ml100k-run/artifacts/_backtest --stored-offset 0
+    PYTHONPATH=lib python bench/rank_offset.py /tmp/ml100k-run/artifacts/_backtest
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def fused(inv: np.ndarray, stored: float, offset: float, weights: np.ndarray) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
-    ap.add_argument("--stored-offset", type=float, default=2.0, help="the offset the stored lists were written with")
+    ap.add_argument("--stored-offset", type=float, default=0.0,
+                    help="candidates.rank_offset of the run that stored the lists")
     a = ap.parse_args()
     got: dict[tuple[str, float], list[np.ndarray]] = {}
     for night in sorted(p.name for p in (a.backtest / "examples").iterdir()):
