@@ -10,7 +10,9 @@ pick is scored the same way: the start always, the best point NDCG, the largest 
 `z` standard errors (`kept_epoch`, training's rule until 2026-12-03), and that with the
 bar raised for the best of the night's epochs (`epoch_bar`, training's rule since). The
 served models were refit (unless `train.refit` was off), the checkpoints are not: the
-last line per night gives the refit-free figure of the epoch that was kept. With `--mix`,
+last line per night gives the refit-free figure of the epoch that was kept. Beside them,
+the best-point epoch served only when its held-out gain (picked on the other `--folds` of
+the night's validation lists, scored on the rest) clears `z` standard errors. With `--mix`,
 the best-point epoch is also served shrunk towards the start: the logit (1 - a) x start + a x
 epoch for each `a` (robust fine-tuning's weight-space ensemble, exact here because the deep
 part starts at zero and the wide part is linear).
@@ -41,6 +43,36 @@ def rules(history: list[dict], zs: list[float], lists: int) -> dict[str, int]:
     return out
 
 
+def held_out_gain(on_lists: np.ndarray, folds: int) -> np.ndarray:
+    """Per-list gain over the start of the best trained epoch, out of sample: each of
+    `folds` interleaved folds (every `folds`-th list) takes the trained epoch with the best
+    mean NDCG on the other lists and is scored with it. `on_lists`: (epochs, lists)
+    per-list NDCG, row 0 the start. Judged on the lists it was picked on, the best of many
+    epochs gains by luck; on the others its gain is what picking the best epoch is worth."""
+    n = on_lists.shape[1]
+    out = np.zeros(n)
+    for f in range(folds if len(on_lists) > 1 else 0):
+        held = np.zeros(n, dtype=bool)
+        held[f::folds] = True
+        pick = 1 + int(np.argmax(on_lists[1:, ~held].mean(axis=1))) if (~held).any() else 0
+        out[held] = (on_lists[pick] - on_lists[0])[held]
+    return out
+
+
+def held_out_rules(on_lists: np.ndarray, zs: list[float], folds: list[int]) -> dict[str, int]:
+    """The best-point trained epoch, served only if its held-out gain (`held_out_gain`)
+    less `z` of its standard errors stays above zero."""
+    best = 1 + int(np.argmax(on_lists[1:].mean(axis=1))) if len(on_lists) > 1 else 0
+    out = {}
+    for f in folds:
+        d = held_out_gain(on_lists, f)
+        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.inf
+        print(f"  held out over {f} folds: gain {d.mean():+.4f} ± {se:.4f}")
+        for z in zs:
+            out[f"best point if held-out gain > {z:g} SE, {f} folds"] = best if d.mean() - z * se > 0 else 0
+    return out
+
+
 def logits(model, ds) -> list[tuple]:
     """(logits, labels, mask) of every batch of padded lists, as arrays."""
     from shoprank.ml.model import score_lists
@@ -58,6 +90,7 @@ def main() -> None:
     ap.add_argument("backtest", type=Path, help="<artifacts>/_backtest of a finished backtest")
     ap.add_argument("--z", type=float, nargs="+", default=[1.0])
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--folds", type=int, nargs="+", default=[2])
     ap.add_argument("--mix", type=float, nargs="*", default=[], metavar="A",
                     help="also serve the best-point epoch shrunk towards the start by these weights")
     args = ap.parse_args()
@@ -80,11 +113,13 @@ def main() -> None:
         prior = start["prior"]
         model.get_layer("wide_logit").kernel.assign(
             start_kernel(spec, prior, start["source_quality"], meta["params"]["fusion_power"]))
-        lists = len(_list_ndcg(model, own, args.k))
+        own_lists = [_list_ndcg(model, own, args.k)]
+        lists = len(own_lists[0])
         start_logits = logits(model, week)
         served, best = {0: scored_ndcg(start_logits, args.k)}, max(history, key=_ndcg)["epoch"]
         for h in history[1:]:
             model.load_weights(folder / "checkpoints" / f"epoch-{h['epoch']:02d}.weights.h5")
+            own_lists.append(_list_ndcg(model, own, args.k))
             epoch_logits = logits(model, week)
             served[h["epoch"]] = scored_ndcg(epoch_logits, args.k)
             if h["epoch"] == best:
@@ -97,7 +132,8 @@ def main() -> None:
         print(f"night {night} (start {prior}, kept epoch {meta['best_epoch']}): validation ({lists} lists) / "
               f"the week after ({len(served[0])} lists) NDCG@{args.k}")
         print("  " + ", ".join(f"{h['epoch']}: {h['val_ndcg']:.3f}/{served[h['epoch']].mean():.3f}" for h in history))
-        picks = rules(history, args.z, lists) | {"kept (stored)": meta["best_epoch"]}
+        picks = rules(history, args.z, lists) | held_out_rules(np.stack(own_lists), args.z, args.folds) | {
+            "kept (stored)": meta["best_epoch"]}
         for name, epoch in picks.items():
             totals.setdefault(name, []).append(served[epoch])
         print("  " + ", ".join(f"{name}: epoch {epoch} {served[epoch].mean():.4f}" for name, epoch in picks.items()))

@@ -15,7 +15,10 @@ week after (when label windows and nights are as far apart, the week the start w
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
 weighted fusion's weights come from the training windows only, so its validation column
-is out of sample. With `--learned`, a fusion whose source weights coordinate ascent fitted
+is out of sample. With `--choose-power`, each night also picks its fusion power among
+`--powers` by the weighted fusion's cross-fitted NDCG on the training windows (as training
+judges it); that pick and the fixed power 2 are scored on validation and a night later.
+With `--learned`, a fusion whose source weights coordinate ascent fitted
 to the training windows' lists (NDCG@k) is scored beside them, out of sample too (not a
 start training may pick).
 
@@ -69,6 +72,20 @@ def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k
     return w
 
 
+def cross_fitted_powers(spec, model, lists, got, quality, powers, k) -> dict[float, float]:
+    """Each power's weighted fusion, NDCG on the training windows cross-fitted (`cross_fitted`)."""
+    from shoprank.ml.model import weighted_prior
+    from shoprank.ml.train import cross_fitted
+
+    on_lists = {s: got[f"source:{s}"]["train"] for s in quality}
+
+    def score(w):
+        return judge(model, w, {"train": lists["train"]}, k)["train"]
+
+    return {w: float(cross_fitted(on_lists, lambda v: float(v.mean()),
+                                  lambda q, w=w: weighted_prior(spec, q, w), score).mean()) for w in powers}
+
+
 def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
     """(A line on the start training picks on this night (its own fusion power) and its tests, the start)."""
     from shoprank.ml.model import weighted_prior
@@ -112,6 +129,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--part", choices=("judge", "train"), default="judge",
                     help="the training windows' lists: whole candidate sets (judge) or sampled (train)")
+    ap.add_argument("--choose-power", action="store_true",
+                    help="also pick each night's power among --powers by cross-fitted training-window NDCG")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
@@ -138,6 +157,13 @@ def main() -> None:
         quality = {n[len("source:"):]: float(got[n]["train"].mean()) for n in starts if n.startswith("source:")}
         for power in args.powers:
             got[f"weighted_fusion^{power:g}"] = judge(model, weighted_prior(spec, quality, power), lists, args.k)
+        chosen = None  # the power picked cross-fitted (--choose-power)
+        if args.choose_power:
+            fitted_powers = cross_fitted_powers(spec, model, lists, got, quality, args.powers, args.k)
+            chosen = max(fitted_powers, key=fitted_powers.get)
+            print("  cross-fitted on the training windows: " + ", ".join(
+                f"power {w:g} {v:.4f}" for w, v in fitted_powers.items()) + f"; chosen {chosen:g}")
+            totals.setdefault("power chosen cross-fitted", []).append(got[f"weighted_fusion^{chosen:g}"]["validation"])
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
@@ -162,6 +188,9 @@ def main() -> None:
             totals.setdefault(f"{how} start, a night later", []).append(v)
         power = meta["params"]["fusion_power"]
         before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}
+        if chosen is not None:
+            before |= {"weighted_fusion^2": ("weighted_fusion", quality, 2.0),
+                       "power chosen cross-fitted": ("weighted_fusion", quality, chosen)}
     print(f"all nights, validation NDCG@{args.k} over {sum(len(v) for v in totals['fusion'])} lists:")
     for name, v in totals.items():
         print(f"  {name:30s} {np.concatenate(v).mean():.4f}")

@@ -91,8 +91,7 @@ TEXT_FEATURES = ("interest_cosine", "last_item_cosine")
 def feature_names(sources: tuple[str, ...], with_text: bool) -> tuple[str, ...]:
     """The ranker's numeric inputs, in order: for each recall source its score and
     inverse rank (1 / (offset + rank); 0 when it did not propose the item), then item,
-    user and pair
-    features (and text similarities when item text is embedded)."""
+    user and pair features (and text similarities when item text is embedded)."""
     per_source = tuple(f"{kind}_{s}" for s in sources for kind in ("score", "inv_rank"))
     return per_source + ITEM_FEATURES + USER_FEATURES + PAIR_FEATURES + (TEXT_FEATURES if with_text else ())
 
