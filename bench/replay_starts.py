@@ -18,7 +18,11 @@ weighted fusion's weights come from the training windows only, so its validation
 is out of sample. With `--choose-power`, each night also picks its fusion power among
 `--powers` by the weighted fusion's cross-fitted NDCG on the training windows (as training
 judges it); that pick and the fixed power 2 are scored on validation and a night later.
-With `--learned`, a fusion whose source weights coordinate ascent fitted
+With `--across-nights`, each night also picks its start as training does (the better
+fusion as anchor, a rival only beyond `selection_bar`) on the validation lists of this
+and every earlier night pooled (windows apart when the nights are a horizon apart, as in
+the shipped commands), scored a night later: evidence a year of nights gathers for a lead
+no single night can show. With `--learned`, a fusion whose source weights coordinate ascent fitted
 to the training windows' lists (NDCG@k) is scored beside them, out of sample too (not a
 start training may pick).
 
@@ -86,6 +90,22 @@ def cross_fitted_powers(spec, model, lists, got, quality, powers, k) -> dict[flo
                                   lambda q, w=w: weighted_prior(spec, q, w), score).mean()) for w in powers}
 
 
+def across_nights(seen: dict[str, list[np.ndarray]], min_gain_se: float) -> tuple[str, str]:
+    """(The start training's rule picks on every night's validation lists so far, pooled;
+    how the best rival fared against the anchor there)."""
+    from shoprank.ml.train import pick_prior, pick_start, selection_bar
+
+    pooled = {n: np.concatenate(v) for n, v in seen.items()}
+    anchor = pick_prior({n: float(pooled[n].mean()) for n in ("fusion", "weighted_fusion")})
+    base, n = pooled[anchor], len(pooled[anchor])
+    on = {name: (float(v.mean()), float((v - base).std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"))
+          for name, v in pooled.items()}
+    rival = pick_prior({name: v[0] for name, v in on.items()})
+    return pick_start(on, anchor, min_gain_se, n), (
+        f"anchor {anchor}, best {rival} {on[rival][0] - on[anchor][0]:+.4f} ± {on[rival][1]:.4f} on {n} lists, "
+        f"bar {selection_bar(min_gain_se, len(on) - 1, n):.2f} standard errors")
+
+
 def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
     """(A line on the start training picks on this night (its own fusion power) and its tests, the start)."""
     from shoprank.ml.model import weighted_prior
@@ -131,6 +151,8 @@ def main() -> None:
                     help="the training windows' lists: whole candidate sets (judge) or sampled (train)")
     ap.add_argument("--choose-power", action="store_true",
                     help="also pick each night's power among --powers by cross-fitted training-window NDCG")
+    ap.add_argument("--across-nights", action="store_true",
+                    help="also pick each night's start on every night's validation lists so far, pooled")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
@@ -141,6 +163,7 @@ def main() -> None:
 
     totals: dict[str, list[np.ndarray]] = {}
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
+    seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
@@ -188,6 +211,13 @@ def main() -> None:
             totals.setdefault(f"{how} start, a night later", []).append(v)
         power = meta["params"]["fusion_power"]
         before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}
+        if args.across_nights:
+            for name, v in {**{n: got[n] for n in starts}, "weighted_fusion": judge(
+                    model, weighted_prior(spec, quality, power), {"validation": lists["validation"]}, args.k)}.items():
+                seen.setdefault(name, []).append(v["validation"])
+            pooled_start, how = across_nights(seen, meta["params"]["min_gain_se"])
+            print(f"  on every night's validation lists so far: {how}: {pooled_start}")
+            before["validation windows pooled"] = (pooled_start, quality, power)
         if chosen is not None:
             before |= {"weighted_fusion^2": ("weighted_fusion", quality, 2.0),
                        "power chosen cross-fitted": ("weighted_fusion", quality, chosen)}
