@@ -90,6 +90,12 @@ def cross_fitted_powers(spec, model, lists, got, quality, powers, k) -> dict[flo
                                   lambda q, w=w: weighted_prior(spec, q, w), score).mean()) for w in powers}
 
 
+def paired(v: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """(Mean NDCG of `v`, standard error of its per-list gain over `base`, the same lists)."""
+    d = v - base
+    return float(v.mean()), (float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf"))
+
+
 def across_nights(seen: dict[str, list[np.ndarray]], min_gain_se: float) -> tuple[str, str]:
     """(The start training's rule picks on every night's validation lists so far, pooled;
     how the best rival fared against the anchor there)."""
@@ -97,9 +103,8 @@ def across_nights(seen: dict[str, list[np.ndarray]], min_gain_se: float) -> tupl
 
     pooled = {n: np.concatenate(v) for n, v in seen.items()}
     anchor = pick_prior({n: float(pooled[n].mean()) for n in ("fusion", "weighted_fusion")})
-    base, n = pooled[anchor], len(pooled[anchor])
-    on = {name: (float(v.mean()), float((v - base).std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf"))
-          for name, v in pooled.items()}
+    n = len(pooled[anchor])
+    on = {name: paired(v, pooled[anchor]) for name, v in pooled.items()}
     rival = pick_prior({name: v[0] for name, v in on.items()})
     return pick_start(on, anchor, min_gain_se, n), (
         f"anchor {anchor}, best {rival} {on[rival][0] - on[anchor][0]:+.4f} ± {on[rival][1]:.4f} on {n} lists, "
@@ -120,10 +125,6 @@ def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
         lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])}
     labelled = {n: np.concatenate([v["train"], v["validation"]]) for n, v in on.items()}
     anchor = pick_prior({n: float(labelled[n].mean()) for n in ("fusion", "weighted_fusion")})
-
-    def paired(v, base):
-        d = v - base
-        return float(v.mean()), (float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf"))
 
     def test(on_lists: dict[str, np.ndarray], base: str) -> tuple[str, str]:
         """(the start, how the best rival fared against `base` on these lists)."""
@@ -212,8 +213,9 @@ def main() -> None:
         power = meta["params"]["fusion_power"]
         before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}
         if args.across_nights:
-            for name, v in {**{n: got[n] for n in starts}, "weighted_fusion": judge(
-                    model, weighted_prior(spec, quality, power), {"validation": lists["validation"]}, args.k)}.items():
+            weighted = got.get(f"weighted_fusion^{power:g}") or judge(  # judged already when --powers holds it
+                model, weighted_prior(spec, quality, power), {"validation": lists["validation"]}, args.k)
+            for name, v in {**{n: got[n] for n in starts}, "weighted_fusion": weighted}.items():
                 seen.setdefault(name, []).append(v["validation"])
             pooled_start, how = across_nights(seen, meta["params"]["min_gain_se"])
             print(f"  on every night's validation lists so far: {how}: {pooled_start}")
