@@ -24,7 +24,10 @@ and every earlier night pooled (windows apart when the nights are a horizon apar
 the shipped commands), scored a night later: evidence a year of nights gathers for a lead
 no single night can show. With `--learned`, a fusion whose source weights coordinate ascent fitted
 to the training windows' lists (NDCG@k) is scored beside them, out of sample too (not a
-start training may pick).
+start training may pick). `--top M...` scores the fusion of the M sources best on the
+training windows (equal weights: a hard cut where the weighted fusion shrinks), and
+`--combsum` the sum of the sources' standardised scores (CombSUM: a source's confidence
+counts, not only its order), plain and with the weighted fusion's weights; neither is a start.
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -41,7 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 # Fusions scored beside the starts, never rivals in the start's tests.
-NOT_STARTS = ("weighted", "learned")
+NOT_STARTS = ("weighted", "learned", "top", "combsum")
 
 
 def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
@@ -73,6 +76,15 @@ def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k
                     best, w, moved = got, {**w, s: v}, True
         if not moved:
             break
+    return w
+
+
+def score_sum(spec, weight: dict[str, float]) -> np.ndarray:
+    """Wide weights [F, 1] summing each source's standardised score by `weight` (CombSUM)."""
+    names = list(spec.feature_names)
+    w = np.zeros((len(names), 1), np.float32)
+    for s, a in weight.items():
+        w[names.index(f"score_{s}")] = a
     return w
 
 
@@ -154,11 +166,21 @@ def main() -> None:
                     help="also pick each night's power among --powers by cross-fitted training-window NDCG")
     ap.add_argument("--across-nights", action="store_true",
                     help="also pick each night's start on every night's validation lists so far, pooled")
+    ap.add_argument("--top", type=int, nargs="*", default=[],
+                    help="also score the fusion of the M sources best on the training windows")
+    ap.add_argument("--combsum", action="store_true", help="also score the sum of standardised source scores")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
 
-    from shoprank.ml.model import ModelSpec, build_ranker, priors, start_kernel, weighted_prior
+    from shoprank.ml.model import (
+        ModelSpec,
+        _wide,
+        build_ranker,
+        priors,
+        start_kernel,
+        weighted_prior,
+    )
     from shoprank.ml.reader import dataset
     from shoprank.ml.train import pick_prior
 
@@ -188,6 +210,15 @@ def main() -> None:
             print("  cross-fitted on the training windows: " + ", ".join(
                 f"power {w:g} {v:.4f}" for w, v in fitted_powers.items()) + f"; chosen {chosen:g}")
             totals.setdefault("power chosen cross-fitted", []).append(got[f"weighted_fusion^{chosen:g}"]["validation"])
+        best_first = sorted(quality, key=lambda s: -quality[s])
+        for m in args.top:
+            got[f"top{m}_fusion"] = judge(model, _wide(spec, {s: 1.0 if s in best_first[:m] else 0.01
+                                                              for s in quality}), lists, args.k)
+        if args.combsum:
+            squared = {s: max(q, 0.0) ** 2 for s, q in quality.items()}
+            got["combsum"] = judge(model, score_sum(spec, dict.fromkeys(quality, 1.0)), lists, args.k)
+            got["combsum_weighted"] = judge(model, score_sum(spec, {
+                s: v * len(squared) / (sum(squared.values()) or 1.0) for s, v in squared.items()}), lists, args.k)
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
