@@ -178,6 +178,7 @@ def main() -> None:
         _wide,
         build_ranker,
         priors,
+        source_weights,
         start_kernel,
         weighted_prior,
     )
@@ -215,10 +216,9 @@ def main() -> None:
             got[f"top{m}_fusion"] = judge(model, _wide(spec, {s: 1.0 if s in best_first[:m] else 0.01
                                                               for s in quality}), lists, args.k)
         if args.combsum:
-            squared = {s: max(q, 0.0) ** 2 for s, q in quality.items()}
             got["combsum"] = judge(model, score_sum(spec, dict.fromkeys(quality, 1.0)), lists, args.k)
-            got["combsum_weighted"] = judge(model, score_sum(spec, {
-                s: v * len(squared) / (sum(squared.values()) or 1.0) for s, v in squared.items()}), lists, args.k)
+            got["combsum_weighted"] = judge(model, score_sum(spec, source_weights(
+                list(quality), quality, meta["params"]["fusion_power"])), lists, args.k)
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)

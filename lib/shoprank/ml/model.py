@@ -96,12 +96,16 @@ def weighted_prior(spec: ModelSpec, quality: dict[str, float], power: float) -> 
     `quality` (NDCG on the training lists, by source name) to the power `power`, scaled
     to average 1 as in the plain fusion: weak sources stop diluting strong ones. With no
     usable quality (none above zero), the plain fusion."""
-    names = _sources(spec)
+    weight = source_weights(_sources(spec), quality, power)
+    return _wide(spec, weight) if weight else _prior(spec)
+
+
+def source_weights(names: list[str], quality: dict[str, float], power: float) -> dict[str, float]:
+    """Each source's weight in the weighted fusion: its `quality` (missing, NaN or not above
+    zero: 0) to the power `power`, scaled to average 1; empty when no quality is usable."""
     q = np.array([quality.get(n, np.nan) for n in names], dtype=np.float64)
     a = np.where(np.isfinite(q) & (q > 0), q, 0.0) ** power
-    if not a.sum() > 0:
-        return _prior(spec)
-    return _wide(spec, dict(zip(names, a * len(a) / a.sum(), strict=True)))
+    return dict(zip(names, a * len(a) / a.sum(), strict=True)) if a.sum() > 0 else {}
 
 
 def priors(spec: ModelSpec) -> dict[str, np.ndarray]:
