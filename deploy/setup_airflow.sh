@@ -3,6 +3,7 @@
 # dependency pins must not move the ML stack's. A venv of another version is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/common.sh
 VENV="${SHOPRANK_AIRFLOW_VENV:-.venv-airflow}"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
@@ -10,10 +11,11 @@ STAMP="$VENV/.installed"
 WANT="apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then exit 0; fi
 [[ -f "$VENV/pyvenv.cfg" ]] && rm -rf "$VENV"
+need_disk . 2 "Installing Airflow into $VENV (about 0.7 GB)"
 "$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
+pip_run "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24"
 # shellcheck disable=SC2086  # WANT is a list of requirements
-"$VENV/bin/python" -m pip install --quiet $WANT 2>&1 | grep -v -E "is ignored|does not provide the extra" || true
+pip_run "$VENV/bin/python" -m pip install --quiet $WANT
 "$VENV/bin/airflow" version >/dev/null
 "$VENV/bin/python" -c "import airflow.providers.apache.spark.operators.spark_submit"
 echo "$WANT" > "$STAMP"

@@ -4,6 +4,7 @@
 # isolation so that its build sees TensorFlow (see README "Stack").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source deploy/common.sh
 VENV="${SHOPRANK_VENV:-.venv}"
 PY="${PYTHON:-python3.11}"
 
@@ -23,17 +24,20 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$HASH" ]]; then
   exit 0
 fi
 
+# The stack takes about 4 GB in a new venv, plus pip's unpack and build space.
+if [[ -x "$VENV/bin/python" ]]; then need_disk . 1 "Updating $VENV"
+else need_disk . 6 "Installing the stack into $VENV"; fi
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade "pip>=24" "setuptools>=68" wheel 2>&1 | grep -v "is ignored" || true
+pip_run $PIP install --quiet --upgrade "pip>=24" "setuptools>=68" wheel
 # Stack first (TF must be importable before Horovod compiles), then the project.
-$PIP install --quiet -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+pip_run $PIP install --quiet -e ".[dev]"
 "$VENV/bin/python" -c "import tensorflow, pyspark, deltalake" # fail here if the install did
 if ! "$VENV/bin/python" -c "import horovod.tensorflow" >/dev/null 2>&1; then
   echo "Compiling Horovod 0.28.1 against TensorFlow (2-3 minutes)..."
   HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 MAKEFLAGS=-j2 \
-    $PIP install --quiet --no-cache-dir --no-build-isolation "horovod==0.28.1" 2>&1 | grep -v "is ignored" || true
+    pip_run $PIP install --quiet --no-cache-dir --no-build-isolation "horovod==0.28.1"
 fi
 "$VENV/bin/python" -c "import horovod.tensorflow, tensorflow, pyspark, deltalake; print('stack ok: tf', tensorflow.__version__, 'spark', pyspark.__version__, 'deltalake', deltalake.__version__)"
 echo "$HASH" > "$STAMP"
