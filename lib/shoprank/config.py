@@ -181,6 +181,11 @@ class TextConf:
 @dataclass(frozen=True)
 class TrainConf:
     num_proc: int = num(2, 1, 10_000)
+    # Horovod's bounded waits: every rank must have started within start_timeout_s (raise
+    # it where executors are allocated on demand), and a collective gives up on a rank
+    # that died or fell behind after gloo_timeout_s (Horovod's defaults: 600 and 30).
+    start_timeout_s: int = num(600, 1, 86_400)
+    gloo_timeout_s: int = num(30, 1, 86_400)
     epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch
     patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
     loss: str = choice("listwise", ("listwise", "binary"))

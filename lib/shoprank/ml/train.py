@@ -484,19 +484,36 @@ def publish_untrained(p: TrainParams, reason: str) -> dict:
     return result
 
 
-def run_training(spark, params: TrainParams, num_proc: int) -> dict:
-    """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
+def horovod_run(spark, fn, args: tuple, num_proc: int, start_timeout_s: int, gloo_timeout_s: int) -> list:
+    """`horovod.spark.run(fn, args)` on `num_proc` Spark tasks, with its waits bounded and
+    its failures typed: the ranks must all start within `start_timeout_s` (Spark must
+    grant `num_proc` task slots at once: a cluster with fewer never trains, it would wait),
+    and a collective waits at most `gloo_timeout_s` for a rank that died or fell behind."""
     import horovod.spark
+    from horovod.runner.common.util.timeout import TimeoutException
 
+    slots = spark.sparkContext.defaultParallelism
+    if num_proc > slots:
+        log.warning("train.num_proc = %d ranks, but Spark offers %d task slots now (spark.default.parallelism): "
+                    "training waits up to %d s for more executors", num_proc, slots, start_timeout_s)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": str(gloo_timeout_s)}
+    try:
+        return horovod.spark.run(fn, args=args, num_proc=num_proc, start_timeout=start_timeout_s, env=env, verbose=1)
+    except TimeoutException as exc:
+        raise TrainingError(f"horovod training expected {num_proc} ranks to start within {start_timeout_s} s "
+                            f"(train.start_timeout_s); found {slots} Spark task slots (spark.default.parallelism): "
+                            f"lower train.num_proc or give the job more executor cores ({exc.message})") from exc
+    except RuntimeError as exc:  # a rank died; its traceback is in the log above
+        raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
+
+
+def run_training(spark, params: TrainParams, num_proc: int, start_timeout_s: int = 600,
+                 gloo_timeout_s: int = 30) -> dict:
+    """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
     log.info("horovod.spark.run: %d ranks, %d training, %d validation and %d refit shards, up to %d epochs, "
              "%s loss", num_proc, len(params.train_files), len(params.validation_files), len(params.refit_files),
              params.epochs, params.loss)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    try:
-        results = horovod.spark.run(train_on_rank, args=(asdict(params),), num_proc=num_proc,
-                                    env=env, verbose=1)
-    except RuntimeError as exc:  # a rank died; its traceback is in the log above
-        raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
+    results = horovod_run(spark, train_on_rank, (asdict(params),), num_proc, start_timeout_s, gloo_timeout_s)
     rank0 = next(r for r in results if r["rank"] == 0)
     start = rank0["history"][0]
     log.info("untrained priors on %d %s lists (NDCG@%d): %s; on validation alone: %s; start: %s",

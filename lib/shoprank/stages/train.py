@@ -37,7 +37,8 @@ def run(night: Night) -> dict:
                              t.prior_lists, t.min_gain_se, t.fusion_power, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         # No labelled list (examples said why): the plain fusion, untrained, on the driver.
-        result = publish_untrained(params, untrained) if untrained else run_training(night.spark, params, t.num_proc)
+        result = (publish_untrained(params, untrained) if untrained
+                  else run_training(night.spark, params, t.num_proc, t.start_timeout_s, t.gloo_timeout_s))
         start = result["history"][0]
         night.summary["train"] = {"ranks": result["size"], "start": start["prior"], "start_lists": start["prior_lists"],
                                   "starts": start["priors"],
