@@ -11,7 +11,7 @@ STAMP="$VENV/.installed"
 WANT="apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then exit 0; fi
 [[ -f "$VENV/pyvenv.cfg" ]] && rm -rf "$VENV"
-need_disk . 2 "Installing Airflow into $VENV (about 0.7 GB)"
+need_disk . 800 "Installing Airflow into $VENV (0.7 GB)"
 "$PY" -m venv "$VENV"
 pip_run "$VENV/bin/python" -m pip install --quiet --upgrade "pip>=24"
 # shellcheck disable=SC2086  # WANT is a list of requirements

@@ -17,7 +17,7 @@ def _bash(script: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_need_disk_stops_when_space_is_short(tmp_path):
     short = _bash('need_disk . 1000000000 "Installing the stack"', tmp_path)
     assert short.returncode == 28
-    assert "Installing the stack needs about 1000000000 GB free" in short.stderr
+    assert "Installing the stack needs about 1000000000 MB free" in short.stderr
     assert "after" not in short.stdout
     enough = _bash('need_disk . 0 "Installing the stack"', tmp_path)
     assert (enough.returncode, enough.stdout.strip()) == (0, "after")
