@@ -182,8 +182,8 @@ class TextConf:
 class TrainConf:
     num_proc: int = num(2, 1, 10_000)
     # Horovod's bounded waits: every rank must have started within start_timeout_s (raise
-    # it where executors are allocated on demand), and a collective gives up on a rank
-    # that died or fell behind after gloo_timeout_s (Horovod's defaults: 600 and 30).
+    # it where executors are allocated on demand), and a Gloo operation waits at most
+    # gloo_timeout_s for a rank that stopped answering (Horovod's defaults: 600 and 30).
     start_timeout_s: int = num(600, 1, 86_400)
     gloo_timeout_s: int = num(30, 1, 86_400)
     epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch

@@ -488,7 +488,8 @@ def horovod_run(spark, fn, args: tuple, num_proc: int, start_timeout_s: int, glo
     """`horovod.spark.run(fn, args)` on `num_proc` Spark tasks, with its waits bounded and
     its failures typed: the ranks must all start within `start_timeout_s` (Spark must
     grant `num_proc` task slots at once: a cluster with fewer never trains, it would wait),
-    and a collective waits at most `gloo_timeout_s` for a rank that died or fell behind."""
+    and a Gloo operation waits at most `gloo_timeout_s` for a rank that stopped answering
+    (a frozen or unreachable host; Horovod's own stall check covers a slow one)."""
     import horovod.spark
     from horovod.runner.common.util.timeout import TimeoutException
 
