@@ -35,3 +35,45 @@ def test_more_ranks_than_task_slots_fail_after_the_start_timeout(spark):
         horovod_run(spark, _rank_facts, (), num_proc=3, start_timeout_s=5, gloo_timeout_s=30)
     # The session survives: the waiting tasks were cancelled.
     assert spark.range(10).count() == 10
+
+
+def test_a_night_with_fewer_list_files_than_ranks_trains_on_fewer_ranks(spark, tmp_path):
+    """One labelled list cannot feed two ranks (each reads whole files): the stage trains on
+    one instead of failing the night. Spark leaves empty part files beside it (partition 0
+    of each write, and a window with no list), which a rank would have read as its share."""
+    import datetime as dt
+    import json
+
+    from shoprank import stages
+    from shoprank.config import load_config
+    from shoprank.ml.reader import with_rows
+    from shoprank.night import Night
+    from shoprank.storage import fs
+
+    rd = dt.date(2026, 11, 21)
+    cfg = load_config("conf/local.toml", [f"storage.warehouse={tmp_path / 'wh'}", "train.epochs=1",
+                                          f"storage.artifacts={tmp_path / 'art'}", "train.num_proc=2"])
+    night = Night.open(spark, cfg, rd)
+    names = ["score_a", "inv_rank_a", "score_b", "inv_rank_b"]
+    schema = "list_id string, item_id string, category string, features array<float>, label float"
+
+    def write(split: str, window: int, rows: list) -> None:
+        (spark.createDataFrame(rows, schema).repartition(4, "list_id")
+         .write.parquet(fs.join(night.artifacts.examples(rd, split), f"window={window}")))
+
+    def one_list(list_id: str) -> list:
+        return [(list_id, f"i{k}", "c", [0.9 - k / 4, 1 / (k + 1), k / 4, 1 / (3 - k)], float(k == 1)) for k in range(3)]
+
+    write("train", 1, one_list("t1"))
+    write("train", 2, [])
+    write("validation", 3, one_list("v1"))
+    fs.write_bytes(night.artifacts.feature_stats(rd), json.dumps(
+        {"names": names, "mean": [0.0] * 4, "std": [1.0] * 4, "label_days": 1}).encode())
+    files = night.artifacts.shards(night.artifacts.examples(rd, "train"))
+    assert (len(files), len(with_rows(files))) == (3, 1)
+
+    result = stages.runner("train")(night)
+
+    assert (result["size"], night.summary["train"]["ranks"]) == (1, 1)
+    assert [h["epoch"] for h in result["history"]] == [0, 1, 2]  # the start, then one epoch per phase
+    assert fs.exists(fs.join(night.artifacts.model_dir(rd), "training.json"))

@@ -24,6 +24,12 @@ def _open(location: str) -> pq.ParquetFile:
     return pq.ParquetFile(filesystem.open_input_file(path))
 
 
+def with_rows(files: Sequence[str]) -> list[str]:
+    """The files that hold at least one row (read from each file's footer, not its data):
+    Spark may leave an empty part file where a split had no lists."""
+    return [f for f in files if _open(f).metadata.num_rows]
+
+
 def count_lists(files: Sequence[str]) -> int:
     """Distinct lists in the files (one column read)."""
     return sum(len(set(_open(f).read(columns=["list_id"]).column(0).to_pylist())) for f in files)

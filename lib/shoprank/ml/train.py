@@ -281,12 +281,13 @@ def train_on_rank(params: dict) -> dict:
         return step
 
     def phase_epochs(phase: str, batches_, n_steps: int):
-        """Yield (epoch number in the phase, mean loss) as one phase trains the current weights
-        with a fresh optimiser whose learning rate warms up over the first epoch."""
+        """Yield (epoch number in the phase, mean loss, seconds its steps took) as one phase
+        trains the current weights with a fresh optimiser whose learning rate warms up over
+        the first epoch."""
         opt = tf.keras.optimizers.Adam(p.learning_rate)
         step = make_step(phases[phase], opt)
         for n in range(1, p.epochs + 1):
-            losses = []
+            losses, began = [], time.perf_counter()
             for i in range(n_steps):
                 if n == 1:
                     opt.learning_rate.assign(p.learning_rate + (peak - p.learning_rate) * i / n_steps)
@@ -294,7 +295,8 @@ def train_on_rank(params: dict) -> dict:
                 if n == 1 and i == 0:  # the optimiser's slots exist after the first step
                     hvd.broadcast_variables(opt.variables(), root_rank=0)
             opt.learning_rate.assign(peak)
-            yield n, float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy())
+            seconds = time.perf_counter() - began
+            yield n, float(hvd.allreduce(tf.constant(np.mean(losses), tf.float64), op=hvd.Average).numpy()), seconds
 
     def pooled(*lists) -> tuple[float, int]:
         """(NDCG@k over every rank's lists, from each rank's per-list NDCG arrays; their number)."""
@@ -372,10 +374,11 @@ def train_on_rank(params: dict) -> dict:
     for phase in phases:
         model.set_weights(best_weights)
         waited = 0
-        for n, loss in phase_epochs(phase, train, steps):
+        for n, loss, seconds in phase_epochs(phase, train, steps):
             epoch += 1
             ndcg, gain_se = paired(_list_ndcg(model, val, p.k), start_lists)
-            history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg, "gain_se": gain_se})
+            history.append({"epoch": epoch, "phase": phase, "loss": loss, "val_ndcg": ndcg, "gain_se": gain_se,
+                            "train_seconds": round(seconds, 3)})
             improved = ndcg > best  # early stopping follows the best epoch, noise or not
             if improved:
                 best, best_epoch, best_weights, waited = ndcg, epoch, model.get_weights(), 0
@@ -384,7 +387,7 @@ def train_on_rank(params: dict) -> dict:
             if scratch is not None:
                 print(f"[rank 0] epoch {epoch} ({phase} {n}/{p.epochs}) loss={loss:.4f} val_ndcg@{p.k}={ndcg:.4f} "
                       f"(gain over the start {ndcg - history[0]['val_ndcg']:+.4f} ± {gain_se:.4f})"
-                      f"{' (best)' if improved else ''}", flush=True)
+                      f"{' (best)' if improved else ''}; {steps} steps in {seconds:.1f}s", flush=True)
                 name = f"epoch-{epoch:02d}.weights.h5"
                 model.save_weights(scratch / name)
                 fs.put(scratch / name, fs.join(p.model_dir, "checkpoints", name))
@@ -411,7 +414,7 @@ def train_on_rank(params: dict) -> dict:
         refit, refit_steps = batches(files)
         model.set_weights(start_weights)
         for phase, epochs in schedule:
-            for n, loss in phase_epochs(phase, refit, refit_steps):
+            for n, loss, _ in phase_epochs(phase, refit, refit_steps):
                 refit_losses.append({"phase": phase, "loss": loss})
                 if scratch is not None:
                     print(f"[rank 0] refit ({phase} {n}/{epochs}) loss={loss:.4f}", flush=True)
