@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples demo-taobao demo-movielens eval-real eval-ml100k clean package
+.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples bench-train demo-taobao demo-movielens eval-real eval-ml100k clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -83,6 +83,12 @@ bench-recall: setup
 bench-examples: setup
 	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
 	$(PY) bench/bench_examples.py --conf $(CONF) --run-date $(RUN_DATE)
+
+## make bench-train: a night's train stage on the generated shop with 1 and 2 Horovod ranks,
+## the training steps' throughput (lists/s) of each
+bench-train: setup
+	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
+	$(PY) bench/bench_train.py --conf $(CONF) --run-date $(RUN_DATE)
 
 ## make package: the library as a zip for spark-submit --py-files on a cluster
 package:
