@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
+import os
 import shutil
 from dataclasses import dataclass, field
 
@@ -176,6 +177,25 @@ def test_multiline_item_description_is_kept_exactly(spark, tmp_path):
     ingest.run(n)
     item = n.tables.read("items", RUN_DATE).filter("item_id = 'i3'").collect()[0]
     assert (item.title, item.description) == ('rug, "wool"', "line one\nline two")
+    assert n.tables.read("quarantine", RUN_DATE).count() == 0
+
+
+def test_relative_input_folders_keep_records_that_span_lines(spark, tmp_path):
+    """`make demo` reads `data/sample/...`, relative to the working directory: the files
+    whose records span lines must be found there too (they once matched none, and every
+    multi-line description became two malformed lines)."""
+    case = CASES["quoted fields with delimiters, doubled quotes and line breaks"]
+    write(tmp_path / "actions", case.actions)
+    write(tmp_path / "items", case.items)
+    relative = os.path.relpath(tmp_path)
+    cfg = load_config("conf/local.toml", [f"input.actions_path={relative}/actions", f"input.items_path={relative}/items",
+                                          f"storage.warehouse={tmp_path}/warehouse",
+                                          f"storage.artifacts={tmp_path}/artifacts"])
+    n = Night.open(spark, cfg, RUN_DATE, run_version=1)
+    ingest.run(n)
+    item = n.tables.read("items", RUN_DATE).filter("item_id = 'i3'").collect()[0]
+    assert item.description == "line one\nline two"
+    assert {(r.user_id, r.item_id) for r in n.tables.read("interactions", RUN_DATE).collect()} == case.accepted
     assert n.tables.read("quarantine", RUN_DATE).count() == 0
 
 

@@ -93,11 +93,14 @@ def read_input(spark: SparkSession, spec: InputSpec) -> DataFrame:
 
 # ----------------------------------------------------------------- files
 def input_files(location: str) -> list[str]:
-    """The data files of an input: the file itself, or every file under the folder."""
+    """The data files of an input: the file itself, or every file under the folder, as
+    absolute locations: Spark names the files it reads so, and the files whose records
+    span lines are told apart by those names (a relative folder once matched none)."""
+    location = fs.absolute(location)
     filesystem, path = fs.resolve(location)
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.File:
-        return [fs.absolute(location)]
+        return [location]
     files = fs.list_files(location) if info.type == pafs.FileType.Directory else []
     if not files:
         raise InputError(f"no input files at {location}")
