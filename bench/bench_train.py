@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import time
 
 from nights import open_night
 
 from shoprank import stages
 from shoprank.night import Night
-
-log = logging.getLogger("bench_train")
 
 
 def main() -> None:

@@ -511,8 +511,7 @@ def horovod_run(spark, fn, args: tuple, num_proc: int, start_timeout_s: int, glo
         raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
 
 
-def run_training(spark, params: TrainParams, num_proc: int, start_timeout_s: int = 600,
-                 gloo_timeout_s: int = 30) -> dict:
+def run_training(spark, params: TrainParams, num_proc: int, start_timeout_s: int, gloo_timeout_s: int) -> dict:
     """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
     log.info("horovod.spark.run: %d ranks, %d training, %d validation and %d refit shards, up to %d epochs, "
              "%s loss", num_proc, len(params.train_files), len(params.validation_files), len(params.refit_files),

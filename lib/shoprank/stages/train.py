@@ -22,8 +22,6 @@ def run(night: Night) -> dict:
     stats_location = night.artifacts.feature_stats(rd)
     stats = json.loads(fs.read_bytes(stats_location)) if fs.exists(stats_location) else None
     untrained = stats and stats.get("untrained")  # examples found no labelled list, and said why
-    # Each rank reads whole files and needs a training list: a night with fewer files
-    # holding lists than ranks (a small shop's few labelled users) trains on fewer ranks.
     train_files = [] if untrained or stats is None else with_rows(shards["train"])
     if stats is None or not (untrained or train_files):
         raise MissingInputError(f"no training lists at {night.artifacts.examples(rd, 'train')}: "
@@ -39,6 +37,8 @@ def run(night: Night) -> dict:
                 "embedding_dim": t.embedding_dim, "item_buckets": t.item_buckets,
                 "category_buckets": t.category_buckets, "hidden": hidden}
         refit = tuple(shards["refit"]) if t.refit else ()
+        # Each rank reads whole files and needs a training list: a night with fewer files
+        # holding lists than ranks (a small shop's few labelled users) trains on fewer ranks.
         ranks = min(t.num_proc, len(train_files))
         if not untrained and ranks < t.num_proc:
             log.warning("train: %d file(s) hold training lists, fewer than train.num_proc = %d: training on %d "
