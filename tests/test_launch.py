@@ -1,13 +1,16 @@
 """Launching the Horovod ranks on Spark tasks (`ml.train.horovod_run`), for real on the
-session's two local slots: the Gloo timeout reaches every rank, and a job asking for more
-ranks than Spark can start fails within `start_timeout_s` with a typed error."""
+session's two local slots: the Gloo timeout reaches every rank, a job asking for more
+ranks than Spark can start fails within `start_timeout_s` with a typed error, and so does
+one whose rank is stuck, after `run_timeout_s`."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from shoprank.errors import TrainingError
-from shoprank.ml.train import horovod_run
+from shoprank.ml.train import Waits, horovod_run
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +27,7 @@ def _rank_facts():
 
 
 def test_every_rank_runs_with_the_configured_gloo_timeout(spark):
-    facts = horovod_run(spark, _rank_facts, (), num_proc=2, start_timeout_s=120, gloo_timeout_s=45)
+    facts = horovod_run(spark, _rank_facts, (), 2, Waits(start=120, gloo=45, run=600))
     assert sorted(facts) == [(0, 2, 3, "45"), (1, 2, 3, "45")]
 
 
@@ -32,8 +35,31 @@ def test_every_rank_runs_with_the_configured_gloo_timeout(spark):
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_more_ranks_than_task_slots_fail_after_the_start_timeout(spark):
     with pytest.raises(TrainingError, match=r"expected 3 ranks to start within 5 s .* found 2 Spark task slots"):
-        horovod_run(spark, _rank_facts, (), num_proc=3, start_timeout_s=5, gloo_timeout_s=30)
+        horovod_run(spark, _rank_facts, (), 3, Waits(start=5, gloo=30, run=600))
     # The session survives: the waiting tasks were cancelled.
+    assert spark.range(10).count() == 10
+
+
+def _stuck_rank_one():
+    import time
+
+    import horovod.tensorflow as hvd
+    import tensorflow as tf
+
+    hvd.init()
+    if hvd.rank() == 1:
+        time.sleep(3_600)  # alive, answering Gloo, never reaching the allreduce
+    return int(hvd.allreduce(tf.constant(1), op=hvd.Sum).numpy())
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_stuck_rank_ends_the_training_after_the_run_timeout(spark):
+    """Rank 0 waits in an allreduce for rank 1, which sleeps: neither Gloo's timeout (the
+    peer answers) nor Horovod's stall check ends that; the run deadline does."""
+    began = time.monotonic()
+    with pytest.raises(TrainingError, match=r"2 ranks expected to end within 20 s \(train.run_timeout_s\)"):
+        horovod_run(spark, _stuck_rank_one, (), 2, Waits(start=120, gloo=5, run=20))
+    assert time.monotonic() - began < 300  # without the deadline: the hour rank 1 sleeps
     assert spark.range(10).count() == 10
 
 

@@ -182,10 +182,12 @@ class TextConf:
 class TrainConf:
     num_proc: int = num(2, 1, 10_000)
     # Horovod's bounded waits: every rank must have started within start_timeout_s (raise
-    # it where executors are allocated on demand), and a Gloo operation waits at most
-    # gloo_timeout_s for a rank that stopped answering (Horovod's defaults: 600 and 30).
+    # it where executors are allocated on demand), a Gloo operation waits at most
+    # gloo_timeout_s for a rank that stopped answering (Horovod's defaults: 600 and 30),
+    # and each rank ends after run_timeout_s, stuck or not (a night must not hang).
     start_timeout_s: int = num(600, 1, 86_400)
     gloo_timeout_s: int = num(30, 1, 86_400)
+    run_timeout_s: int = num(14_400, 1, 604_800)
     epochs: int = num(20, 1, 10_000)  # at most: early stopping keeps the best epoch
     patience: int = num(3, 1, 10_000)  # epochs without a better validation NDCG before stopping
     loss: str = choice("listwise", ("listwise", "binary"))

@@ -487,36 +487,84 @@ def publish_untrained(p: TrainParams, reason: str) -> dict:
     return result
 
 
-def horovod_run(spark, fn, args: tuple, num_proc: int, start_timeout_s: int, gloo_timeout_s: int) -> list:
+@dataclass(frozen=True)
+class Waits:
+    """How long Horovod may wait, in seconds (`train.*_timeout_s`)."""
+
+    start: int  # for every rank to have started
+    gloo: int  # in a Gloo operation, for a rank that stopped answering
+    run: int  # for a rank's whole function: a rank stuck outside Gloo (I/O, a lost peer mid-collective) ends
+
+
+# A rank past its run deadline exits with this code (EX_TEMPFAIL): Horovod then ends the others.
+DEADLINE_EXIT = 75
+
+
+def _with_deadline(fn, seconds: int):
+    """`fn` as a rank runs it, ended by `os._exit` after `seconds`. Horovod's stall check
+    would end a rank left waiting in a collective, but in this build it never fires (a rank
+    that sleeps before an allreduce held its peer there for 10 minutes with
+    HOROVOD_STALL_SHUTDOWN_TIME_SECONDS=20), and Gloo's timeout covers only a peer that
+    stopped answering: a rank alive but stuck holds the night forever without this."""
+
+    def run(*args):
+        import os
+        import sys
+        import threading
+
+        def expire() -> None:
+            sys.stderr.write(f"shoprank: this rank ran past train.run_timeout_s = {seconds} s; ending it\n")
+            sys.stderr.flush()
+            os._exit(DEADLINE_EXIT)
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return fn(*args)
+        finally:
+            timer.cancel()
+
+    return run
+
+
+def horovod_run(spark, fn, args: tuple, num_proc: int, waits: Waits) -> list:
     """`horovod.spark.run(fn, args)` on `num_proc` Spark tasks, with its waits bounded and
-    its failures typed: the ranks must all start within `start_timeout_s` (Spark must
-    grant `num_proc` task slots at once: a cluster with fewer never trains, it would wait),
-    and a Gloo operation waits at most `gloo_timeout_s` for a rank that stopped answering
-    (a frozen or unreachable host; Horovod's own stall check covers a slow one)."""
+    its failures typed: the ranks must all start within `waits.start` (Spark must grant
+    `num_proc` task slots at once: a cluster with fewer never trains, it would wait), a
+    Gloo operation waits at most `waits.gloo` for a rank that stopped answering (a frozen
+    or unreachable host), and each rank ends after `waits.run`, stuck or not."""
     import horovod.spark
     from horovod.runner.common.util.timeout import TimeoutException
 
     slots = spark.sparkContext.defaultParallelism
     if num_proc > slots:
         log.warning("train.num_proc = %d ranks, but Spark offers %d task slots now (spark.default.parallelism): "
-                    "training waits up to %d s for more executors", num_proc, slots, start_timeout_s)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": str(gloo_timeout_s)}
+                    "training waits up to %d s for more executors", num_proc, slots, waits.start)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HOROVOD_GLOO_TIMEOUT_SECONDS": str(waits.gloo)}
+    began = time.monotonic()
     try:
-        return horovod.spark.run(fn, args=args, num_proc=num_proc, start_timeout=start_timeout_s, env=env, verbose=1)
+        return horovod.spark.run(_with_deadline(fn, waits.run), args=args, num_proc=num_proc,
+                                 start_timeout=waits.start, env=env, verbose=1)
     except TimeoutException as exc:
-        raise TrainingError(f"horovod training expected {num_proc} ranks to start within {start_timeout_s} s "
+        raise TrainingError(f"horovod training expected {num_proc} ranks to start within {waits.start} s "
                             f"(train.start_timeout_s); found {slots} Spark task slots (spark.default.parallelism): "
                             f"lower train.num_proc or give the job more executor cores ({exc.message})") from exc
-    except RuntimeError as exc:  # a rank died; its traceback is in the log above
-        raise TrainingError(f"horovod training with {num_proc} ranks failed: {exc}") from exc
+    except Exception as exc:  # a rank died (its traceback is in the log above) or Spark's job failed
+        seconds = time.monotonic() - began
+        if seconds >= waits.run:
+            raise TrainingError(f"horovod training with {num_proc} ranks expected to end within {waits.run} s "
+                                f"(train.run_timeout_s); found a rank still running after {seconds:.0f} s: "
+                                "a rank stuck (see the log above) or a night that needs a longer limit") from exc
+        raise TrainingError(f"horovod training with {num_proc} ranks failed after {seconds:.0f} s: {exc}") from exc
 
 
-def run_training(spark, params: TrainParams, num_proc: int, start_timeout_s: int, gloo_timeout_s: int) -> dict:
+def run_training(spark, params: TrainParams, num_proc: int, waits: Waits) -> dict:
     """Launch `num_proc` Horovod ranks as Spark tasks; return rank 0's result."""
     log.info("horovod.spark.run: %d ranks, %d training, %d validation and %d refit shards, up to %d epochs, "
              "%s loss", num_proc, len(params.train_files), len(params.validation_files), len(params.refit_files),
              params.epochs, params.loss)
-    results = horovod_run(spark, train_on_rank, (asdict(params),), num_proc, start_timeout_s, gloo_timeout_s)
+    results = horovod_run(spark, train_on_rank, (asdict(params),), num_proc, waits)
     rank0 = next(r for r in results if r["rank"] == 0)
     start = rank0["history"][0]
     log.info("untrained priors on %d %s lists (NDCG@%d): %s; on validation alone: %s; start: %s",

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def run(night: Night) -> dict:
     from shoprank.ml.reader import with_rows
-    from shoprank.ml.train import TrainParams, publish_untrained, run_training
+    from shoprank.ml.train import TrainParams, Waits, publish_untrained, run_training
 
     t, rd = night.cfg.train, night.run_date
     shards = {s: night.artifacts.shards(night.artifacts.examples(rd, s)) for s in SPLITS}
@@ -48,8 +48,9 @@ def run(night: Night) -> dict:
                              t.prior_lists, t.min_gain_se, t.fusion_power, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
         # No labelled list (examples said why): the plain fusion, untrained, on the driver.
+        waits = Waits(t.start_timeout_s, t.gloo_timeout_s, t.run_timeout_s)
         result = (publish_untrained(params, untrained) if untrained
-                  else run_training(night.spark, params, ranks, t.start_timeout_s, t.gloo_timeout_s))
+                  else run_training(night.spark, params, ranks, waits))
         start = result["history"][0]
         night.summary["train"] = {"ranks": result["size"], "start": start["prior"], "start_lists": start["prior_lists"],
                                   "starts": start["priors"],
