@@ -1,6 +1,7 @@
 """The Airflow 3 DAG, run for real by Airflow (`airflow dags test`): every stage task is a
 SparkSubmitOperator that submits its job on a tiny generated dataset and must succeed,
-publishing the night before the one the schedule fired on."""
+publishing the night before the one the schedule fired on; a task past its time limit
+fails and leaves no Spark process behind."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,8 +50,8 @@ def test_nightly_dag_runs_every_stage(tmp_path):
            "AIRFLOW_CONN_SHOPRANK_SPARK": json.dumps({"conn_type": "spark", "host": "local[2]"}),
            "SHOPRANK_RETRIES": "0", "SHOPRANK_ARGS": " ".join(f"--set {shlex.quote(o)}" for o in overrides)}
 
-    def airflow(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    def airflow(*args: str, timeout: int = 600, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(AIRFLOW), *args], env=env | extra, capture_output=True, text=True, timeout=timeout)
 
     def rows(*args: str) -> list[dict]:  # `-o json` prints one JSON line after any warnings
         out = airflow(*args, "-o", "json").stdout
@@ -71,3 +73,15 @@ def test_nightly_dag_runs_every_stage(tmp_path):
     published = DeltaTable(str(tmp_path / "wh" / "recommendations")).to_pyarrow_table(columns=["run_date"])
     assert set(published.column("run_date").to_pylist()) == {run_date}
     assert (tmp_path / "wh" / "metrics" / "_delta_log").is_dir()
+
+    # A stage past its time limit (SHOPRANK_TASK_TIMEOUT_S): Airflow fails the task and
+    # kills its spark-submit, so a stuck night frees the machine and the next night's slot.
+    proc = airflow("tasks", "test", "shoprank_nightly", "ingest", fired.isoformat(), SHOPRANK_TASK_TIMEOUT_S="3")
+    log = proc.stdout + proc.stderr
+    assert "AirflowTaskTimeout" in log and "Sending kill signal to spark-submit" in log, log[-4000:]
+    for _ in range(30):  # the killed JVM may take a moment to go
+        left = subprocess.run(["pgrep", "-af", str(tmp_path / "wh")], capture_output=True, text=True).stdout
+        if not left:
+            break
+        time.sleep(1)
+    assert left == "", left

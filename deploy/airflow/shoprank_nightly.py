@@ -20,6 +20,9 @@ local install:
   pointing into the unpacked archive)
 - SHOPRANK_ARGS: extra shoprank arguments, e.g. "--set storage.warehouse=s3a://shop/wh"
 - SHOPRANK_RETRIES: task retries (default 2)
+- SHOPRANK_TASK_TIMEOUT_S: a stage task's time limit in seconds (default 21600, 6 h; above
+  `train.run_timeout_s`, 4 h, so a stuck training rank ends inside `train` with its own
+  error first): Airflow then kills its spark-submit and fails (or retries) the task
 
 The schedule fires at 02:30 UTC for the day that has just ended: the run date is the
 logical date (the firing time under Airflow 3's cron timetable) minus one day. Every task
@@ -47,6 +50,7 @@ PYTHON = os.environ.get("SHOPRANK_PYTHON", str(HOME / ".venv" / "bin" / "python"
 WORKDIR = os.environ.get("SHOPRANK_WORKDIR", str(HOME))
 EXTRA = shlex.split(os.environ.get("SHOPRANK_ARGS", ""))
 RETRIES = int(os.environ.get("SHOPRANK_RETRIES", "2"))
+TASK_TIMEOUT = timedelta(seconds=int(os.environ.get("SHOPRANK_TASK_TIMEOUT_S", "21600")))
 SPARK_CONF = {"spark.pyspark.python": PYTHON, "spark.pyspark.driver.python": PYTHON,
               "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": "2", **json.loads(os.environ.get("SHOPRANK_SPARK_CONF", "{}"))}
 
@@ -70,7 +74,7 @@ with DAG(
     start_date=datetime(2026, 11, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "execution_timeout": TASK_TIMEOUT},
     tags=["shoprank"],
 ) as dag:
     tasks = [
