@@ -8,6 +8,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from shoprank.errors import TrainingError  # noqa: E402
 from shoprank.ml.model import (  # noqa: E402
     BinaryTask,
     ListwiseTask,
@@ -19,6 +20,7 @@ from shoprank.ml.model import (  # noqa: E402
     weighted_prior,
 )
 from shoprank.ml.reader import count_lists, dataset, lists  # noqa: E402
+from shoprank.ml.train import rank_gpu  # noqa: E402
 
 
 def test_listwise_loss_is_the_positives_mean_negative_log_softmax():
@@ -284,3 +286,19 @@ def test_the_best_of_many_epochs_must_clear_the_bar_of_a_rival_start():
     assert epoch_bar(_history(0.1, ("fusion", 0.2, 0.01)), 0.0, 6) == 0.0  # 0: any gain, as before
     # a clear gain clears it: +0.05 at 0.005 is ten errors
     assert kept_epoch(_history(0.30, ("fusion", 0.35, 0.005)), epoch_bar(_history(0.30, ("fusion", 0.35)), 1.0, 50)) == 1
+
+
+@pytest.mark.parametrize(("visible", "local_rank", "assigned", "use_local_rank", "gpu"), [
+    (4, 1, [], False, 1),  # no GPU-aware scheduling: the local rank
+    (4, 1, ["3"], False, 3),  # Spark gave the task GPU 3: not its neighbour's
+    (4, 1, ["3"], True, 1),  # HOROVOD_SPARK_USE_LOCAL_RANK_GPU_INDEX=1
+])
+def test_a_rank_trains_on_the_gpu_spark_assigned_its_task(visible, local_rank, assigned, use_local_rank, gpu):
+    assert rank_gpu(visible, local_rank, assigned, use_local_rank) == gpu
+
+
+def test_a_rank_past_the_visible_gpus_says_so():
+    with pytest.raises(TrainingError, match=r"expected a GPU at index 2 \(local rank\); found 2 visible"):
+        rank_gpu(2, 2, [], False)
+    with pytest.raises(TrainingError, match=r"index 5 \(Spark's GPU address 5\); found 4 visible"):
+        rank_gpu(4, 0, ["5"], False)

@@ -223,6 +223,21 @@ def scored_ndcg(scored, k: int):
     return np.concatenate(out).astype(np.float64)
 
 
+def rank_gpu(visible: int, local_rank: int, assigned: list[str], use_local_rank: bool) -> int:
+    """The index of the GPU a rank trains on among the `visible` ones. With Spark's GPU-aware
+    scheduling (`spark.task.resource.gpu.amount`) the task was `assigned` a GPU address and
+    two ranks on one executor must not share one, so that address, as Horovod's own
+    estimators pin; else (or with HOROVOD_SPARK_USE_LOCAL_RANK_GPU_INDEX=1) the local rank.
+    Past the visible GPUs (an executor seeing fewer GPUs than its ranks) it says so."""
+    index = local_rank if use_local_rank or not assigned else int(assigned[0])
+    if not 0 <= index < visible:
+        source = "local rank" if use_local_rank or not assigned else f"Spark's GPU address {assigned[0]}"
+        raise TrainingError(f"a rank expected a GPU at index {index} ({source}); found {visible} visible: give each "
+                            "executor as many GPUs as ranks (spark.executor.resource.gpu.amount) or set "
+                            "spark.task.resource.gpu.amount so Spark assigns them")
+    return index
+
+
 def train_on_rank(params: dict) -> dict:
     """The function every Horovod rank runs (on a Spark executor)."""
     import horovod.tensorflow as hvd
@@ -242,9 +257,13 @@ def train_on_rank(params: dict) -> dict:
     p = TrainParams(**params)
     hvd.init()
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:  # one GPU per rank, chosen by local rank
-        tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
-        tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
+    if gpus:  # one GPU per rank: the one Spark gave its task, else that of its local rank
+        from horovod.spark.task import get_available_devices
+
+        gpu = gpus[rank_gpu(len(gpus), hvd.local_rank(), get_available_devices(),
+                            os.environ.get("HOROVOD_SPARK_USE_LOCAL_RANK_GPU_INDEX", "0") != "0")]
+        tf.config.experimental.set_memory_growth(gpu, True)
+        tf.config.set_visible_devices(gpu, "GPU")
     tf.keras.utils.set_random_seed(p.seed + hvd.rank())
     spec = model_spec(p.spec)
 
