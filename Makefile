@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples bench-train demo-taobao demo-movielens eval-real eval-ml100k clean package
+.PHONY: setup demo demo-standalone test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples bench-train demo-taobao demo-movielens eval-real eval-ml100k clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -21,6 +21,18 @@ demo: setup
 	$(PY) -m shoprank.cli nightly --conf $(CONF) --run-date $(RUN_DATE) --run-version $$(date +%s)
 	$(PY) -m shoprank.cli backtest --conf $(CONF) --run-date $$(date -u -d "$(RUN_DATE) - 2 days" +%F) \
 	  --horizon-days 2 --nights 2 --step-days 1 --run-version $$(date +%s)
+
+## make demo-standalone: the same night on a Spark standalone cluster started on this
+## machine (deploy/standalone.sh), submitted with spark-submit: the library as --py-files,
+## the Python environment as a venv-pack archive in --archives (deploy/pack_env.sh)
+demo-standalone: setup package
+	bash deploy/pack_env.sh dist/shoprank-env.tar.gz
+	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
+	URL=$$(bash deploy/standalone.sh start) && trap 'bash deploy/standalone.sh stop' EXIT && \
+	  PYSPARK_PYTHON=./environment/bin/python $(VENV)/bin/spark-submit --master $$URL \
+	  --py-files dist/shoprank.zip --archives dist/shoprank-env.tar.gz#environment \
+	  --conf spark.executor.memory=4g --conf spark.executorEnv.TF_CPP_MIN_LOG_LEVEL=2 \
+	  jobs/nightly.py --conf $(CONF) --run-date $(RUN_DATE) --run-version $$(date +%s) --set spark.master=
 
 ## make test: the whole suite, slow tests included (Airflow gets its own venv)
 test: setup
@@ -96,4 +108,4 @@ package:
 	@echo dist/shoprank.zip
 
 clean:
-	rm -rf warehouse artifacts data/sample spark-warehouse warehouse-* artifacts-* eval-out
+	rm -rf warehouse artifacts data/sample spark-warehouse warehouse-* artifacts-* eval-out spark-standalone
