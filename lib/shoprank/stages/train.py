@@ -47,8 +47,8 @@ def run(night: Night) -> dict:
                              model_dir, t.epochs, t.batch_size, t.learning_rate, t.patience, t.loss,
                              t.prior_lists, t.min_gain_se, t.fusion_power, night.cfg.examples.list_size,
                              night.cfg.candidates.most_per_user, night.cfg.score.top_k, t.seed, spec)
-        # No labelled list (examples said why): the plain fusion, untrained, on the driver.
         waits = Waits(t.start_timeout_s, t.gloo_timeout_s, t.run_timeout_s)
+        # No labelled list (examples said why): the plain fusion, untrained, on the driver.
         result = (publish_untrained(params, untrained) if untrained
                   else run_training(night.spark, params, ranks, waits))
         start = result["history"][0]
