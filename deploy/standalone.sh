@@ -27,7 +27,7 @@ wait_for() {  # wait_for PID FILE PATTERN WHAT: the daemon's log line that says 
     sleep 1
   done
   echo "ERROR: the $4 did not come up; its log, $2, ends:" >&2
-  tail -n 20 "$1" >&2
+  tail -n 20 "$2" >&2
   exit 1
 }
 
@@ -54,7 +54,9 @@ case "${1:-}" in
     done
     # Each application's executors unpacked the shipped environment (3.8 GB) into their
     # directories: drop those copies, keep the executors' logs.
-    [[ -d "$DIR/work" ]] && find "$DIR/work" -mindepth 3 -maxdepth 3 -name environment -exec rm -rf {} +
+    if [[ -d "$DIR/work" ]]; then
+      find "$DIR/work" -mindepth 3 -maxdepth 3 -name environment -exec rm -rf {} +
+    fi
     ;;
   *)
     echo "usage: $0 start|stop" >&2
