@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         from shoprank.night import Night
         from shoprank.session import build_session
 
-        spark = build_session(cfg.spark)
+        spark = build_session(cfg.spark, f"{args.stage} {args.run_date}")
         night = Night.open(spark, cfg, args.run_date, force=args.force, run_version=args.run_version)
         if args.stage == "nightly":
             _print_summary(night, stages.run_nightly(night))

@@ -51,11 +51,13 @@ LOCAL_DEFAULTS = {
 }
 
 
-def build_session(conf: SparkConf) -> SparkSession:
+def build_session(conf: SparkConf, task: str = "") -> SparkSession:
+    """The session; `task` (e.g. "ingest 2026-11-21") follows the application name, so
+    each of a night's applications is told apart in the Spark UI and the workers' logs."""
     # Executors must run the interpreter that has our stack (the venv's).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(conf.app_name)
+    builder = SparkSession.builder.appName(f"{conf.app_name} {task}".strip())
     if conf.master:
         builder = builder.master(conf.master)
     settings = dict(DEFAULTS)
