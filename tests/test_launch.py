@@ -1,7 +1,7 @@
 """Launching the Horovod ranks on Spark tasks (`ml.train.horovod_run`), for real on the
 session's two local slots: the Gloo timeout reaches every rank, a job asking for more
 ranks than Spark can start fails within `start_timeout_s` with a typed error, and so does
-one whose rank is stuck, after `run_timeout_s`."""
+one whose rank is stuck, after `run_timeout_s`; one that loses a rank fails at once."""
 
 from __future__ import annotations
 
@@ -60,6 +60,33 @@ def test_a_stuck_rank_ends_the_training_after_the_run_timeout(spark):
     with pytest.raises(TrainingError, match=r"2 ranks expected to end within 20 s \(train.run_timeout_s\)"):
         horovod_run(spark, _stuck_rank_one, (), 2, Waits(start=120, gloo=5, run=20))
     assert time.monotonic() - began < 300  # without the deadline: the hour rank 1 sleeps
+    assert spark.range(10).count() == 10
+
+
+def _rank_one_dies():
+    import os
+
+    import horovod.tensorflow as hvd
+    import tensorflow as tf
+
+    hvd.init()
+    total = int(hvd.allreduce(tf.constant(1), op=hvd.Sum).numpy())
+    if hvd.rank() == 1:
+        os._exit(1)  # its executor is lost mid-training
+    for _ in range(100):
+        total += int(hvd.allreduce(tf.constant(1), op=hvd.Sum).numpy())
+    return total
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_rank_lost_mid_training_fails_the_training_at_once(spark):
+    """Horovod ends the surviving rank and the stage fails with a typed error well before
+    any timeout (12 s here, also with Spark's task retries, `local[2,4]`): Airflow's retry
+    of the stage is the recovery, not `horovod.spark.run_elastic`."""
+    began = time.monotonic()
+    with pytest.raises(TrainingError, match=r"horovod training with 2 ranks failed after \d+ s: .*non-zero status"):
+        horovod_run(spark, _rank_one_dies, (), 2, Waits(start=120, gloo=30, run=600))
+    assert time.monotonic() - began < 120
     assert spark.range(10).count() == 10
 
 
