@@ -9,7 +9,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup demo demo-standalone test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples bench-train demo-taobao demo-movielens eval-real eval-ml100k clean package
+.PHONY: setup demo demo-standalone demo-airflow test test-fast lint bench-etl bench-delta bench-als bench-recall bench-examples bench-train demo-taobao demo-movielens eval-real eval-ml100k clean package
 
 setup:
 	@bash deploy/setup_venv.sh
@@ -33,6 +33,25 @@ demo-standalone: setup package
 	  --py-files dist/shoprank.zip --archives dist/shoprank-env.tar.gz#environment \
 	  --conf spark.executor.memory=4g --conf spark.executorEnv.TF_CPP_MIN_LOG_LEVEL=2 \
 	  jobs/nightly.py --conf $(CONF) --run-date $(RUN_DATE) --run-version $$(date +%s) --set spark.master=
+
+## make demo-airflow: the nightly Airflow 3 DAG (deploy/airflow/shoprank_nightly.py) run once
+## with `airflow dags test` for RUN_DATE (fired at 02:30 the day after), every stage submitted
+## to a standalone cluster on this machine with the packed environment; Airflow's home is
+## airflow-home/
+demo-airflow: setup package
+	@bash deploy/setup_airflow.sh
+	bash deploy/pack_env.sh dist/shoprank-env.tar.gz
+	$(PY) -m shoprank.cli generate --conf $(CONF) --run-date $(RUN_DATE)
+	export AIRFLOW_HOME=$(abspath airflow-home) AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  AIRFLOW__CORE__DAGS_FOLDER=$(abspath deploy/airflow) PATH=$(abspath $(VENV))/bin:$$PATH \
+	  SHOPRANK_CONF=$(CONF) SHOPRANK_PY_FILES=dist/shoprank.zip \
+	  SHOPRANK_ARCHIVES=$(abspath dist/shoprank-env.tar.gz)#environment \
+	  SHOPRANK_SPARK_CONF='{"spark.pyspark.python": "./environment/bin/python", "spark.executor.memory": "4g"}' \
+	  SHOPRANK_ARGS="--set spark.master=" SHOPRANK_RETRIES=0 && \
+	URL=$$(bash deploy/standalone.sh start) && trap 'bash deploy/standalone.sh stop' EXIT && \
+	export AIRFLOW_CONN_SHOPRANK_SPARK="{\"conn_type\": \"spark\", \"host\": \"$$URL\"}" && \
+	.venv-airflow/bin/airflow db migrate >/dev/null && .venv-airflow/bin/airflow dags reserialize >/dev/null && \
+	.venv-airflow/bin/airflow dags test shoprank_nightly "$$(date -u -d '$(RUN_DATE) + 1 day' +%F)T02:30:00+00:00"
 
 ## make test: the whole suite, slow tests included (Airflow gets its own venv)
 test: setup
@@ -108,4 +127,4 @@ package:
 	@echo dist/shoprank.zip
 
 clean:
-	rm -rf warehouse artifacts data/sample spark-warehouse warehouse-* artifacts-* eval-out spark-standalone
+	rm -rf warehouse artifacts data/sample spark-warehouse warehouse-* artifacts-* eval-out spark-standalone airflow-home
