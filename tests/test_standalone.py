@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from shoprank.stages import NIGHTLY as STAGES
 from shoprank.storage import fs
 
-from .airflow_home import STAGES, AirflowHome
+from .airflow_home import AirflowHome
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = dt.date(2026, 11, 21)
