@@ -33,11 +33,21 @@ def ndcg(ranked, truth: set, k: int = 10) -> float:
     return gain / sum(1 / np.log2(p + 2) for p in range(min(k, len(truth))))
 
 
-def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelta, lam: float) -> list[dict]:
+def chart(past: pd.DataFrame, t: pd.Timestamp, days: int = 30, min_events: int = 0) -> pd.Index:
+    """Items by how often they were taken in the `days` before `t`, the window reaching
+    back further when it holds fewer than `min_events` events."""
+    start = t - pd.Timedelta(days=days)
+    if min_events and (past.t >= start).sum() < min_events:
+        start = past.t.nlargest(min_events).min()
+    return past[past.t >= start].j.value_counts().index
+
+
+def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelta, lam: float,
+          chart_events: int = 0) -> list[dict]:
     """Per scored user of the night at `t`: history length and NDCG@10 of each blend."""
     past, nxt = log[log.t < t], log[(log.t >= t) & (log.t < t + horizon)]
     seen = past.groupby("u").j.apply(set)
-    chart = past[past.t >= t - pd.Timedelta(days=30)].j.value_counts().index
+    ranked = chart(past, t, 30, chart_events)
     users = {u: k for k, u in enumerate(sorted(past.u.unique()))}
     x = np.zeros((len(users), n_items), np.float32)
     x[past.u.map(users), past.j] = 1
@@ -53,7 +63,7 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
         e_rank = np.empty(n_items)
         e_rank[np.argsort(-e)] = np.arange(1, n_items + 1)
         c_rank = np.full(n_items, np.inf)
-        listed = [j for j in chart if j not in seen[u]]
+        listed = [j for j in ranked if j not in seen[u]]
         c_rank[listed] = np.arange(1, len(listed) + 1)
         row = {"t": t, "user": u, "history": len(known)}
         for a in WEIGHTS:
@@ -62,6 +72,21 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
             row[a] = ndcg(list(np.argsort(-s, kind="stable")[:10]), truth)
         out.append(row)
     return out
+
+
+def per_bin(d: pd.DataFrame, by: pd.Series, nights: list, scored: int, fit_weeks: int) -> tuple[float, float]:
+    """Mean NDCG over the first `scored` nights with the blend weight picked per bin of
+    users `by`: on those very nights (in sample), and on the `fit_weeks` nights before each."""
+    test = d[d.t > nights[scored]]
+    per = test.groupby(by[test.index], observed=True)[list(WEIGHTS)].mean()
+    inside = (test.groupby(by[test.index], observed=True).size() * per.max(axis=1)).sum() / len(test)
+    picked = []
+    for k, t in enumerate(nights[:scored]):
+        fit = d[d.t.isin(nights[k + 1:k + 1 + fit_weeks])]
+        choice = fit.groupby(by[fit.index], observed=True)[list(WEIGHTS)].mean().idxmax(axis=1)
+        night = d[d.t == t]
+        picked += [row[choice.get(s, 0.0)] for s, (_, row) in zip(by[night.index], night.iterrows(), strict=True)]
+    return inside, float(np.mean(picked))
 
 
 def arguments(doc: str) -> argparse.ArgumentParser:
@@ -74,6 +99,8 @@ def arguments(doc: str) -> argparse.ArgumentParser:
     ap.add_argument("--nights", type=int, default=6)
     ap.add_argument("--step-days", type=int, default=7)
     ap.add_argument("--ease-lambda", type=float, default=500.0)
+    ap.add_argument("--chart-events", type=int, default=0,
+                    help="the 30-day chart reaches back until it holds this many events (0: 30 days)")
     return ap
 
 
@@ -94,7 +121,8 @@ def main() -> None:
     log = read_log(a.ratings, a.sep)
     step = pd.Timedelta(days=a.step_days)
     nights = [pd.Timestamp(a.run_date) - k * step for k in range(a.nights + a.fit_weeks)]
-    d = pd.DataFrame([r for t in nights for r in night(log, log.j.max() + 1, t, step, a.ease_lambda)])
+    d = pd.DataFrame([r for t in nights for r in night(log, log.j.max() + 1, t, step, a.ease_lambda,
+                                                               a.chart_events)])
     bounds = [0, *map(int, a.segments.split(",")), 10**9]
     d["segment"] = pd.cut(d.history, bounds)
     scored = d[d.t > nights[a.nights]]
@@ -104,17 +132,9 @@ def main() -> None:
     for w in WEIGHTS:
         print(f"blend a={w:<5}: {scored[w].mean():.4f} ({scored[w].mean() / best:.3f}x)")
     for name, seg in (("one segment", [0, 10**9]), (f"segments {a.segments}", bounds)):
-        by = pd.cut(d.history, seg)
-        per = scored.groupby(by[scored.index], observed=True)[list(WEIGHTS)].mean()
-        inside = (scored.groupby(by[scored.index], observed=True).size() * per.max(axis=1)).sum() / len(scored)
-        picked = []
-        for k, t in enumerate(nights[:a.nights]):
-            fit = d[d.t.isin(nights[k + 1:k + 1 + a.fit_weeks])]
-            choice = fit.groupby(by[fit.index], observed=True)[list(WEIGHTS)].mean().idxmax(axis=1)
-            test = d[d.t == t]
-            picked += [row[choice.get(s, 0.0)] for s, (_, row) in zip(by[test.index], test.iterrows(), strict=True)]
+        inside, before = per_bin(d, pd.cut(d.history, seg), nights, a.nights, a.fit_weeks)
         print(f"{name}: best weight in sample {inside:.4f} ({inside / best:.3f}x); chosen on the "
-              f"{a.fit_weeks} nights before {np.mean(picked):.4f} ({np.mean(picked) / best:.3f}x)")
+              f"{a.fit_weeks} nights before {before:.4f} ({before / best:.3f}x)")
 
 
 if __name__ == "__main__":

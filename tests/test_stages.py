@@ -16,7 +16,7 @@ from shoprank.features import feature_names, item_features, pair_features, user_
 from shoprank.materialise import materialise, materialise_all, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
-from shoprank.recall import covisit, transitions
+from shoprank.recall import covisit, popular, transitions
 from shoprank.recall import ease as ease_source
 from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
 from shoprank.score import latest_by_user, mmr_order, rerank
@@ -331,3 +331,30 @@ def test_gate_error_message_names_metric_range_and_value():
 
     err = QualityGateError([("accepted_rows", 500.0, 1500.0, 100.0)])
     assert "accepted_rows=100 outside allowed [500, 1500]" in str(err) and "--force" in str(err)
+
+
+def test_charts_reach_back_until_they_hold_enough_events(spark):
+    """`popular` counts the last `popular_days`, or the latest `popular_min_events` events
+    when those days hold fewer: the last day holds x twice, y was taken two days before."""
+    ev = interactions(spark, [("a", "y", "view", 1, "c", 1.0), ("b", "y", "view", 2, "c", 1.0),
+                              ("c", "y", "view", 3, "c", 1.0), ("d", "x", "view", 4, "c", 1.0),
+                              ("e", "x", "view", 5, "c", 1.0)])
+    ev = ev.withColumn("ts", F.when(F.col("item_id") == "y", F.col("ts") - F.expr("INTERVAL 2 DAYS"))
+                       .otherwise(F.col("ts")))
+    users, allowed = ev.transform(user_features(D)), ev.select("item_id").distinct()
+
+    def chart(min_events):
+        params = CandidatesConf(popular_days=1, popular_min_events=min_events, per_source=2)
+        since = recall.chart_start(ev, END, params.popular_days, params.popular_min_events)
+        inputs = recall.RecallInputs(ev, users, allowed, END, params, chart_since=since)
+        got = {r.item_id: r.score for r in popular.candidates(inputs).filter("user_id = 'e'").collect()}
+        return since, inputs.chart_days, got
+
+    day = (END - dt.timedelta(days=1), 1.0, {"x": pytest.approx(math.log1p(2))})
+    assert chart(0) == day and chart(2) == day
+    since, days, got = chart(4)  # x by d and e, then y by c and b
+    assert since == ts(2) - dt.timedelta(days=2) and days == pytest.approx(2 + 22 / 24)
+    assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(2))}
+    since, _, got = chart(100)  # fewer events than that: the whole history
+    assert since == ts(1) - dt.timedelta(days=2)
+    assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(3))}

@@ -141,7 +141,10 @@ class CandidatesConf:
     # driver threads: each is a chain of small jobs that alone leaves cores idle; 1: in turn
     concurrent_sources: int = num(3, 1, 64)
     popular_days: int = num(30, 1, 100_000)  # the window of popularity charts
-    trend_days: int = num(3, 1, 100_000)  # the recent window `trending` compares with popular_days
+    # ... reaching back further until it holds this many events: a month of a slow shop is
+    # a handful of users, a chart of noise (0: popular_days alone)
+    popular_min_events: int = num(10_000, 0, 10**12)
+    trend_days: int = num(3, 1, 100_000)  # the recent window `trending` compares with the chart's
     decay_days: float = num(14.0, 0, INF, lo_open=True)  # an event's weight halves every decay_days
     covisit_hours: float = num(24.0, 0, INF, lo_open=True)  # co-visits: events this close in time
     graph_events_per_user: int = num(50, 2, 100_000)  # item graphs use each user's latest events

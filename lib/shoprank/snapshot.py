@@ -81,8 +81,10 @@ class Snapshot:
     def candidates(self, users: DataFrame, run_date: dt.date) -> DataFrame:
         """CANDIDATES of the given users as of t: computed here (a named step), each source
         once, and materialised; the caller releases the result (`materialise.release`)."""
-        inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, self.cfg.candidates, self.vectors,
-                                     self.interests())
+        p = self.cfg.candidates
+        since = recall.chart_start(self.events, self.t, p.popular_days, p.popular_min_events)
+        inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, p, self.vectors, self.interests(),
+                                     since)
         makers = {name: (lambda make=make: make(inputs))
                   for name, make in recall.sources(self.cfg.candidates, self.with_text).items()}
         per_source = materialise_all(self.events.sparkSession, makers, self.cfg.candidates.concurrent_sources,

@@ -31,9 +31,37 @@ class RecallInputs:
     params: CandidatesConf
     vectors: DataFrame | None = None  # item_id, vector: item text embeddings, when on
     interests: DataFrame | None = None  # user_id, interest, last_vector: from those embeddings
+    chart_since: dt.datetime | None = None  # where popularity charts start (`chart_start`)
 
     def recent(self, days: int) -> DataFrame:
         return self.history.transform(in_window(self.end - dt.timedelta(days=days), self.end))
+
+    @property
+    def chart_days(self) -> float:
+        """The length of the popularity charts' window, in days."""
+        since = self.chart_since or self.end - dt.timedelta(days=self.params.popular_days)
+        return (self.end - since).total_seconds() / 86_400
+
+    def chart(self) -> DataFrame:
+        """The events popularity charts count: the last `popular_days`, or back to
+        `chart_since` when the charts must reach further."""
+        return self.history.transform(in_window(self.end - dt.timedelta(days=self.chart_days), self.end))
+
+
+def chart_start(history: DataFrame, end: dt.datetime, days: int, min_events: int) -> dt.datetime:
+    """Where popularity charts as of `end` start (a named step: one action): `days` back,
+    or further, at the `min_events`-th latest event, when those days hold fewer events
+    (the whole history when it holds fewer)."""
+    start = end - dt.timedelta(days=days)
+    if not min_events:
+        return start
+    # in epoch microseconds: collected timestamps come back in the driver's local time
+    latest = F.unix_micros(F.col("ts")).alias("us")
+    row = (history.filter(F.col("ts") < F.lit(end)).select(latest).orderBy(F.col("us").desc()).limit(min_events)
+           .agg(F.min("us").alias("us")).first())
+    if row.us is None:
+        return start
+    return min(start, dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=row.us))
 
 
 Source = Callable[[RecallInputs], DataFrame]

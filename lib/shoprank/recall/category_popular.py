@@ -11,7 +11,7 @@ from shoprank.recall import RecallInputs
 
 def candidates(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
-    pop = (inputs.recent(p.popular_days).filter(F.col("category") != "unknown")
+    pop = (inputs.chart().filter(F.col("category") != "unknown")
            .join(inputs.allowed, "item_id", "left_semi")
            .groupBy("item_id", "category").agg(F.countDistinct("user_id").alias("users")))
     w = Window.partitionBy("category").orderBy(F.col("users").desc(), "item_id")

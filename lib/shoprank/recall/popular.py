@@ -1,5 +1,5 @@
 """Recall source `popular`: the items most users interacted with over the last
-`popular_days`, for everyone (every user gets candidates, whatever their history)."""
+`popular_days` (longer when they hold few events: `chart_start`), for everyone (every user gets candidates, whatever their history)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from shoprank.recall import RecallInputs
 
 def candidates(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
-    chart = (inputs.recent(p.popular_days).join(inputs.allowed, "item_id", "left_semi")
+    chart = (inputs.chart().join(inputs.allowed, "item_id", "left_semi")
              .groupBy("item_id").agg(F.countDistinct("user_id").alias("users")))
     # orderBy+limit is a distributed top-k; its rows are broadcast to every user:
     # O(users * n) rows, the size of the output itself.

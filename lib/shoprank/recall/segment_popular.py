@@ -43,7 +43,7 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     """Materialised here, so the segments can be released."""
     p = inputs.params
     members = segments(inputs)
-    pop = (inputs.recent(p.popular_days).join(members, "user_id").join(inputs.allowed, "item_id", "left_semi")
+    pop = (inputs.chart().join(members, "user_id").join(inputs.allowed, "item_id", "left_semi")
            .groupBy("segment", "item_id").agg(F.countDistinct("user_id").alias("users")))
     w = Window.partitionBy("segment").orderBy(F.col("users").desc(), "item_id")
     top = pop.withColumn("r", F.row_number().over(w)).filter(F.col("r") <= p.per_source)

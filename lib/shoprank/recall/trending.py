@@ -1,5 +1,5 @@
 """Recall source `trending`: items gaining users in the last `trend_days` against their
-pace over `popular_days`, in each user's top categories."""
+pace over the popularity charts' window, in each user's top categories."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
     short = inputs.recent(p.trend_days).groupBy("item_id", "category").agg(
         F.countDistinct("user_id").alias("short"))
-    long = inputs.recent(p.popular_days).groupBy("item_id").agg(F.countDistinct("user_id").alias("long"))
-    pace = (F.col("short") / p.trend_days + 1.0) / (F.col("long") / p.popular_days + 1.0)
+    long = inputs.chart().groupBy("item_id").agg(F.countDistinct("user_id").alias("long"))
+    pace = (F.col("short") / p.trend_days + 1.0) / (F.col("long") / inputs.chart_days + 1.0)
     scored = (short.join(long, "item_id").join(inputs.allowed, "item_id", "left_semi")
               .filter(F.col("category") != "unknown").withColumn("trend", F.log1p("short") * pace))
     w = Window.partitionBy("category").orderBy(F.col("trend").desc(), "item_id")
