@@ -1,0 +1,45 @@
+"""How long should a popularity chart's window be? The chart of the last D days and of
+the last N events, each scored as the backtest scores a night (NDCG@10 of the items a
+user the shop knew touched first in the `--step-days` after the night, seen items
+excluded), beside the rule the recall sources follow: `popular_days` (30), reaching back
+to the N-th latest event when those days hold fewer (`popular_min_events`).
+
+    PYTHONPATH=lib python bench/charts.py eval-out/data/ml-100k/ml-100k.inter --run-date 1998-04-15
+    PYTHONPATH=lib python bench/charts.py ../shared/data/ml-latest-small/ratings.csv --sep , \
+        --run-date 2018-08-25 --nights 12 --step-days 30
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from blend_bound import arguments, chart, ndcg, read_log
+
+DAYS = (7, 30, 90, 365, 10**5)
+EVENTS = (1_000, 2_000, 5_000, 10_000, 20_000)
+
+
+def main() -> None:
+    a = arguments(__doc__).parse_args()
+    log = read_log(a.ratings, a.sep).sort_values("ts", kind="stable")
+    step = pd.Timedelta(days=a.step_days)
+    got: dict[str, list[float]] = {}
+    for k in range(a.nights):
+        t = pd.Timestamp(a.run_date) - k * step
+        past, nxt = log[log.t < t], log[(log.t >= t) & (log.t < t + step)]
+        seen = past.groupby("u").j.apply(set)
+        charts = {f"last {d} days": chart(past, t, d) for d in DAYS}
+        charts |= {f"last {n} events": past.tail(n).j.value_counts().index for n in EVENTS}
+        charts |= {f"30 days, >= {n} events": chart(past, t, 30, n) for n in EVENTS}
+        print(f"night {t:%F}: {(past.t >= t - pd.Timedelta(days=30)).sum()} events in the 30 days before")
+        for u, items in nxt[nxt.u.isin(seen.index)].groupby("u").j.apply(set).items():
+            truth = items - seen[u]
+            if truth:
+                for name, ranked in charts.items():
+                    got.setdefault(name, []).append(ndcg([j for j in ranked[:500] if j not in seen[u]][:10], truth))
+    for name, v in got.items():
+        print(f"{name:<24} {np.mean(v):.4f} ({len(v)} users)")
+
+
+if __name__ == "__main__":
+    main()
