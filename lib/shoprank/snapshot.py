@@ -86,10 +86,10 @@ class Snapshot:
         inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, p, self.vectors, self.interests(),
                                      since)
         makers = {name: (lambda make=make: make(inputs))
-                  for name, make in recall.sources(self.cfg.candidates, self.with_text).items()}
-        per_source = materialise_all(self.events.sparkSession, makers, self.cfg.candidates.concurrent_sources,
+                  for name, make in recall.sources(p, self.with_text).items()}
+        per_source = materialise_all(self.events.sparkSession, makers, p.concurrent_sources,
                                      f"recall as of {self.t}:")
-        merged = materialise(recall.merge(run_date, per_source, self.cfg.candidates.per_source, self.seen(),
+        merged = materialise(recall.merge(run_date, per_source, p.per_source, self.seen(),
                                           self.allowed))
         for scored in per_source.values():
             release(scored)

@@ -37,15 +37,18 @@ class RecallInputs:
         return self.history.transform(in_window(self.end - dt.timedelta(days=days), self.end))
 
     @property
+    def chart_from(self) -> dt.datetime:
+        """Where popularity charts start: `chart_since`, else `popular_days` back."""
+        return self.chart_since or self.end - dt.timedelta(days=self.params.popular_days)
+
+    @property
     def chart_days(self) -> float:
         """The length of the popularity charts' window, in days."""
-        since = self.chart_since or self.end - dt.timedelta(days=self.params.popular_days)
-        return (self.end - since).total_seconds() / 86_400
+        return (self.end - self.chart_from).total_seconds() / 86_400
 
     def chart(self) -> DataFrame:
-        """The events popularity charts count: the last `popular_days`, or back to
-        `chart_since` when the charts must reach further."""
-        return self.history.transform(in_window(self.end - dt.timedelta(days=self.chart_days), self.end))
+        """The events popularity charts count."""
+        return self.history.transform(in_window(self.chart_from, self.end))
 
 
 def chart_start(history: DataFrame, end: dt.datetime, days: int, min_events: int) -> dt.datetime:

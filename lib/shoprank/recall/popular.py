@@ -1,5 +1,6 @@
 """Recall source `popular`: the items most users interacted with over the last
-`popular_days` (longer when they hold few events: `chart_start`), for everyone (every user gets candidates, whatever their history)."""
+`popular_days` (longer when they hold few events: `chart_start`), for everyone (every
+user gets candidates, whatever their history)."""
 
 from __future__ import annotations
 
