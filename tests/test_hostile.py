@@ -10,6 +10,7 @@ The README lists these cases and their outcomes.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import gzip
 import os
@@ -224,6 +225,22 @@ def test_a_catalogue_without_prices_passes_the_gate_unless_prices_are_required(s
     else:
         with pytest.raises(QualityGateError, match="null_price_rate=1"):
             gate.run(n)
+
+
+def test_a_log_older_than_the_history_kept_stops_at_the_gate_saying_which_setting_keeps_it(spark, tmp_path):
+    """A shop hands over two months of log to a night that keeps 30 days: the older rows are
+    quarantined as stale (nothing lost), and the gate's error names the reason, its rows
+    and the setting; keeping 90 days accepts them all."""
+    old = b"".join(f"u{k},i1,view,{T - 60 * 86_400 + k}\n".encode() for k in range(8))
+    case = Case({"a.csv": HEADER + good_rows(2) + old})
+    n = night(spark, tmp_path / "30", case)
+    assert ingest.run(n)["actions"]["quarantined"] == 8
+    with pytest.raises(QualityGateError, match=r"actions: 8 rows quarantined as stale_timestamp, .*"
+                       r"validation.horizon_days = 30 days .*--set validation.horizon_days=<days>"):
+        gate.run(n)
+    n = night(spark, tmp_path / "90", dataclasses.replace(case, sets=("validation.horizon_days=90",)))
+    assert ingest.run(n)["actions"]["accepted"] == 10
+    assert gate.run(n) == []
 
 
 def test_a_failure_part_way_commits_nothing(spark, tmp_path, committed_night, monkeypatch):

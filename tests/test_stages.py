@@ -333,6 +333,24 @@ def test_gate_error_message_names_metric_range_and_value():
     assert "accepted_rows=100 outside allowed [500, 1500]" in str(err) and "--force" in str(err)
 
 
+def test_gate_names_what_fills_the_quarantine_and_the_setting_that_decides_it():
+    from shoprank.config import ValidationConf
+    from shoprank.quality import quarantine_causes
+
+    breaches = [("actions_quarantine_rate", 0.0, 0.2, 0.85), ("accepted_rows", 500.0, 1500.0, 100.0),
+                ("items_quarantine_rate", 0.0, 0.2, 0.5)]
+    reasons = [("actions", "bad_encoding", 3), ("actions", "stale_timestamp", 84830), ("items", "malformed_line", 1),
+               ("items", "bad_price", 2)]
+    causes = quarantine_causes(breaches, reasons, ValidationConf(horizon_days=30, max_price=500.0), "auto", "utf-8")
+    assert causes == [
+        "actions: 84,830 rows quarantined as stale_timestamp, older than the history kept, "
+        "validation.horizon_days = 30 days before the run date's end "
+        "(to keep them: --set validation.horizon_days=<days>)",
+        "items: 2 rows quarantined as bad_price, prices that are not numbers in (0, validation.max_price = 500]",
+    ]
+    assert quarantine_causes(breaches[1:2], reasons, ValidationConf(), "auto", "utf-8") == []
+
+
 def test_charts_reach_back_until_they_hold_enough_events(spark):
     """`popular` counts the last `popular_days`, or the latest `popular_min_events` events
     when those days hold fewer: the last day holds x twice, y was taken two days before."""

@@ -80,7 +80,10 @@ class InputConf:
 
 @dataclass(frozen=True)
 class ValidationConf:
-    horizon_days: int = num(30, 1, 100_000)
+    # The history kept: older events are quarantined as stale. Ten years by default, so a
+    # shop's whole log (or a public dataset's) is read with no setting and only garbage
+    # such as epoch-0 times is stale; a nightly config bounds it (conf/local.toml: 30).
+    horizon_days: int = num(3650, 1, 100_000)
     max_price: float = num(1_000_000.0, 0, INF, lo_open=True)
     max_events_per_user_day: int = num(2000, 1, 10**9)
     near_dup_seconds: int = num(2, 0, 86_400)
@@ -135,7 +138,7 @@ class CandidatesConf:
     per_source: int = num(50, 1, 100_000)  # each source's best items per user kept for ranking
     # A source's rank r reaches the ranker (and its untrained fusions) as 1 / (rank_offset + r),
     # reciprocal-rank fusion's constant. 2 ranked the stored lists of three backtests better
-    # but published no better lists there than 0 (README, "The rank offset")
+    # but published no better lists there than 0 (bench/RESULTS.md, "The rank offset")
     rank_offset: float = num(0.0, 0)
     # Recall sources (and the backtest's baselines, the same models) computed at once from
     # driver threads: each is a chain of small jobs that alone leaves cores idle; 1: in turn

@@ -56,13 +56,14 @@ class QualityGateError(ShopRankError):
 
     exit_code = 6
 
-    def __init__(self, breaches: list[tuple[str, float, float, float]]):
-        self.breaches = breaches
+    def __init__(self, breaches: list[tuple[str, float, float, float]], causes: list[str] = ()):
+        self.breaches, self.causes = breaches, list(causes)
         parts = [
             f"{metric}={value:.4g} outside allowed [{lo:.4g}, {hi:.4g}]"
             for metric, lo, hi, value in breaches
         ]
-        super().__init__("quality gate breached: " + "; ".join(parts) + " (use --force to override)")
+        why = "".join(f"; {c}" for c in self.causes)
+        super().__init__("quality gate breached: " + "; ".join(parts) + why + " (use --force to override)")
 
 
 class MissingInputError(ShopRankError):

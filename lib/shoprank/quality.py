@@ -8,7 +8,7 @@ import logging
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from shoprank.config import ACTIONS, GateConf
+from shoprank.config import ACTIONS, GateConf, ValidationConf
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,40 @@ def check_gate(current: dict[str, float], previous: dict[str, float] | None, gat
                 within(f"share_{a}", max(0.0, prev - gate.max_action_share_change),
                        min(1.0, prev + gate.max_action_share_change))
     return breaches
+
+
+# What decides each quarantine reason, for the gate's message when one fills the quarantine.
+REASON_CAUSES = {
+    "stale_timestamp": "older than the history kept, validation.horizon_days = {horizon_days} days before the "
+                       "run date's end (to keep them: --set validation.horizon_days=<days>)",
+    "future_timestamp": "after the run date's end (check --run-date and input.ts_unit)",
+    "bad_timestamp": "times that do not parse as input.ts_unit = {ts_unit} (check the ts column)",
+    "bot_user": "user-days over validation.max_events_per_user_day = {max_events_per_user_day} events",
+    "unknown_action": "actions outside the canonical vocabulary (map them with input.action_map)",
+    "malformed_line": "a field count that is not the header's (check input.*_delimiter and input.*_columns)",
+    "bad_encoding": "bytes that are not {encoding} (check input.encoding)",
+    "bad_json": "lines that are not JSON objects (check input.*_format)",
+    "null_user_id": "no user id (check input.action_renames)",
+    "null_item_id": "no item id (check input.action_renames or input.item_renames)",
+    "bad_price": "prices that are not numbers in (0, validation.max_price = {max_price:g}]",
+}
+
+
+def quarantine_causes(breaches: list[tuple[str, float, float, float]], reasons: list[tuple[str, str, int]],
+                      validation: ValidationConf, ts_unit: str, encoding: str) -> list[str]:
+    """For each input whose quarantine rate breached the gate, its most frequent reason,
+    how many rows it holds and what decides it (`reasons`: (source, reason, rows))."""
+    values = {"ts_unit": ts_unit, "encoding": encoding, **vars(validation)}
+    out = []
+    for metric, *_ in breaches:
+        source = metric.removesuffix("_quarantine_rate")
+        rows = [(n, reason) for s, reason, n in reasons if s == source]
+        if source == metric or not rows:
+            continue
+        n, reason = max(rows)
+        cause = REASON_CAUSES.get(reason, "").format(**values)
+        out.append(f"{source}: {n:,} rows quarantined as {reason}" + (f", {cause}" if cause else ""))
+    return out
 
 
 def profile_frame(spark, run_date: dt.date, profile: dict[str, float]) -> DataFrame:

@@ -27,15 +27,19 @@ def _previous_run_date(night: Night) -> dt.date | None:
     return earlier[-1] if earlier else None
 
 
-def _data_report(night: Night, current, previous, breaches) -> DataReport:
+def _reasons(night: Night) -> list[tuple[str, str, int]]:
+    """(source, reason, rows) of the night's quarantine, most rows first."""
+    return [(r.source, r.reason, r["count"]) for r in night.tables.read("quarantine", night.run_date)
+            .groupBy("source", "reason").count().orderBy(F.desc("count")).collect()]
+
+
+def _data_report(night: Night, current, previous, breaches, reasons) -> DataReport:
     """The report's small aggregates (counts per action, category, reason)."""
     rd = night.run_date
     inter = night.tables.read("interactions", rd)
     action_counts = {r.action: r["count"] for r in inter.groupBy("action").count().collect()}
     top_cats = [(r.category, r["count"]) for r in
                 inter.groupBy("category").count().orderBy(F.desc("count")).limit(10).collect()]
-    reasons = [(r.source, r.reason, r["count"]) for r in night.tables.read("quarantine", rd)
-               .groupBy("source", "reason").count().orderBy(F.desc("count")).collect()]
     audit = {r.source: {"input_rows": r.input_rows, "accepted": r.accepted, "quarantined": r.quarantined,
                         "duplicates": r.exact_duplicates + r.near_duplicates}
              for r in night.tables.read("run_audit", rd).collect()}
@@ -53,11 +57,14 @@ def run(night: Night) -> list:
         if night.cfg.gate.enabled:  # resolving the price policy reads the catalogue: only when it counts
             required = prices_required(night.cfg.score.price_policy, night.tables.require("items", rd, "ingest"))
             breaches = quality.check_gate(current, previous, night.cfg.gate, required)
-        location = publish(_data_report(night, current, previous, breaches), night.artifacts.report_dir(rd))
+        reasons = _reasons(night)
+        location = publish(_data_report(night, current, previous, breaches, reasons), night.artifacts.report_dir(rd))
         night.summary["report"] = location
         log.info("data report: %s", location)
         if breaches:
-            err = QualityGateError(breaches)
+            cfg = night.cfg
+            err = QualityGateError(breaches, quality.quarantine_causes(breaches, reasons, cfg.validation,
+                                                                       cfg.input.ts_unit, cfg.input.encoding))
             if not night.force:
                 raise err
             log.warning("--force: continuing despite %s", err)
