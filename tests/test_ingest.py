@@ -122,10 +122,13 @@ def test_items_latest_row_fills_and_price_checks(spark):
         ("i7", "home", "acme", "Infinity", "Inf", None),
         ("i8", "home", "acme", "8", "Gone", None, "no"),                        # inactive: kept, flagged
         ("i9", "home", "acme", "9", "Maybe", None, "maybe"),                    # not a flag
+        ("i10", "garden", "acme", "5", "Padded", None, " Yes "),                  # padded, capitalised
+        ("i11", "garden", "acme", "5", "Blank", None, "  "),                      # blank: unset, active
     ])
     flagged = df.transform(ingest.validate_items(1000.0)).transform(ingest.flag_superseded_items)
     reasons = sorted((r.item_id or "-", r.reason or "ok") for r in flagged.collect())
-    assert reasons == [("-", "null_item_id"), ("i1", "ok"), ("i1", "superseded"), ("i2", "ok"),
+    assert reasons == [("-", "null_item_id"), ("i1", "ok"), ("i1", "superseded"), ("i10", "ok"),
+                       ("i11", "ok"), ("i2", "ok"),
                        ("i3", "ok"), ("i4", "bad_price"), ("i5", "bad_price"), ("i6", "bad_price"),
                        ("i7", "bad_price"), ("i8", "ok"), ("i9", "bad_active")]
     clean = flagged.filter("reason is null").transform(ingest.clean_items(dt.date(2026, 11, 21)))
@@ -133,6 +136,10 @@ def test_items_latest_row_fills_and_price_checks(spark):
     assert got == [
         {"item_id": "i1", "category": "home", "brand": "acme", "price": 12.0, "price_filled": False,
          "title": "new lamp", "active": True},
+        {"item_id": "i10", "category": "garden", "brand": "acme", "price": 5.0, "price_filled": False,
+         "title": "padded", "active": True},
+        {"item_id": "i11", "category": "garden", "brand": "acme", "price": 5.0, "price_filled": False,
+         "title": "blank", "active": True},
         {"item_id": "i2", "category": "home", "brand": "unknown", "price": 10.0, "price_filled": True,
          "title": "rug", "active": True},
         {"item_id": "i3", "category": "unknown", "brand": "zeta", "price": 30.0, "price_filled": False,

@@ -349,6 +349,9 @@ def test_gate_names_what_fills_the_quarantine_and_the_setting_that_decides_it():
         "items: 2 rows quarantined as bad_price, prices that are not numbers in (0, validation.max_price = 500]",
     ]
     assert quarantine_causes(breaches[1:2], reasons, ValidationConf(), "auto", "utf-8") == []
+    flags = quarantine_causes(breaches[2:], [("items", "bad_active", 7)], ValidationConf(), "auto", "utf-8")
+    assert flags == ["items: 7 rows quarantined as bad_active, active flags that are not yes/no words such as "
+                     "true/false, yes/no, 1/0 (check which column input.item_renames maps to active)"]
 
 
 def test_charts_reach_back_until_they_hold_enough_events(spark):

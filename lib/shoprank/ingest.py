@@ -208,7 +208,8 @@ def validate_items(max_price: float, cutoff: dt.datetime | None = None) -> Trans
 
     def apply(df: DataFrame) -> DataFrame:
         price = F.col("price").try_cast("double")
-        flag = F.lower(F.col("active"))
+        # Catalogue exports pad and capitalise flags (" Yes"); a blank one means unset.
+        flag = F.nullif(F.lower(F.trim(F.col("active"))), F.lit(""))
         df = (df.withColumn("price_value", price)
               .withColumn("updated_ts", parse_timestamp(F.col("updated_at"), "auto"))
               .withColumn("active_flag", F.when(flag.isNull(), True).when(flag.isin(*TRUE_WORDS), True)

@@ -90,6 +90,8 @@ REASON_CAUSES = {
     "null_user_id": "no user id (check input.action_renames)",
     "null_item_id": "no item id (check input.action_renames or input.item_renames)",
     "bad_price": "prices that are not numbers in (0, validation.max_price = {max_price:g}]",
+    "bad_active": "active flags that are not yes/no words such as true/false, yes/no, 1/0 "
+                  "(check which column input.item_renames maps to active)",
 }
 
 
