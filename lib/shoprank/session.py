@@ -51,6 +51,18 @@ LOCAL_DEFAULTS = {
 }
 
 
+# Warnings about what shoprank does on purpose, dozens per training window otherwise:
+QUIET_LOGGERS = (
+    # RePlay (the ALS and item-kNN baselines) puts broadcast hints on plans where Spark
+    # cannot use them.
+    "org.apache.spark.sql.catalyst.analysis.HintErrorLogger",
+    # A plan's text cut at spark.sql.maxPlanStringLength (above).
+    "org.apache.spark.sql.catalyst.util.StringUtils",
+    # A locally checkpointed recall source unpersisted once the window is done.
+    "org.apache.spark.rdd.MapPartitionsRDD",
+)
+
+
 def build_session(conf: SparkConf, task: str = "") -> SparkSession:
     """The session; `task` (e.g. "ingest 2026-11-21") follows the application name, so
     each of a night's applications is told apart in the Spark UI and the workers' logs."""
@@ -69,11 +81,9 @@ def build_session(conf: SparkConf, task: str = "") -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    # RePlay (the ALS and item-kNN baselines) puts broadcast hints on plans where Spark
-    # cannot use them; Spark warns on every such plan. Harmless: keep those quiet.
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - log4j has no Python binding
-    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
-        "org.apache.spark.sql.catalyst.analysis.HintErrorLogger", jvm.org.apache.logging.log4j.Level.ERROR)
+    for logger in QUIET_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(logger, jvm.org.apache.logging.log4j.Level.ERROR)
     log.info("spark %s session: master=%s, application %s", spark.version, spark.sparkContext.master,
              spark.sparkContext.applicationId)
     return spark
