@@ -104,6 +104,22 @@ def arguments(doc: str) -> argparse.ArgumentParser:
     return ap
 
 
+def each_night(a: argparse.Namespace, log: pd.DataFrame, night_fn) -> pd.DataFrame:
+    """`night_fn(log, n_items, t, horizon, lam)`'s rows over the `--nights` nights."""
+    step = pd.Timedelta(days=a.step_days)
+    return pd.DataFrame([r for k in range(a.nights)
+                         for r in night_fn(log, log.j.max() + 1, pd.Timestamp(a.run_date) - k * step, step,
+                                           a.ease_lambda)])
+
+
+def versus_best(d: pd.DataFrame, nights: int, skip: tuple[str, ...]) -> None:
+    """Prints each column's mean NDCG@10 and its ratio to the better of `chart` and `ease`."""
+    best = max(d.chart.mean(), d.ease.mean())
+    print(f"{len(d)} scored users over {nights} nights; NDCG@10 (ratio to the better of chart and EASE):")
+    for c in (c for c in d.columns if c not in skip):
+        print(f"{c:<18} {d[c].mean():.4f} ({d[c].mean() / best:.3f}x)")
+
+
 def read_log(path: str, sep: str) -> pd.DataFrame:
     """u, i, r, ts, t (time), j (the item's dense index)."""
     log = pd.read_csv(path, sep=sep)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from blend_bound import arguments, ndcg, read_log
+from blend_bound import arguments, each_night, ndcg, read_log
 
 from shoprank.baselines import ease
 
@@ -57,10 +57,7 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
 
 def main() -> None:
     a = arguments(__doc__).parse_args()
-    log = read_log(a.ratings, a.sep)
-    step = pd.Timedelta(days=a.step_days)
-    d = pd.DataFrame([r for k in range(a.nights)
-                      for r in night(log, log.j.max() + 1, pd.Timestamp(a.run_date) - k * step, step, a.ease_lambda)])
+    d = each_night(a, read_log(a.ratings, a.sep), night)
     print(f"{len(d)} scored users over {a.nights} nights; EASE's NDCG@10 by the weight of a user's items:")
     for name in d.columns:
         print(f"{name:18s} {d[name].mean():.4f} ({d[name].mean() / d['binary'].mean():.3f}x binary)")

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from blend_bound import arguments, ndcg, read_log
+from blend_bound import arguments, ndcg, read_log, versus_best
 
 from shoprank.baselines import ease
 
@@ -183,12 +183,7 @@ def main() -> None:
         cols = [c for c in got.columns if c not in ("t", "epochs")]
         log_.info("night %s: %d users, %d epochs, %s (%.0f s)", f"{t:%F}", len(got), got.epochs.iloc[0],
                   ", ".join(f"{c} {got[c].mean():.4f}" for c in cols), time.time() - t0)
-    d = pd.concat(rows)
-    cols = [c for c in d.columns if c not in ("t", "epochs")]
-    best = max(d.chart.mean(), d.ease.mean())
-    print(f"{len(d)} scored users over {a.nights} nights; NDCG@10 (ratio to the better of chart and EASE):")
-    for c in cols:
-        print(f"{c:<18} {d[c].mean():.4f} ({d[c].mean() / best:.3f}x)")
+    versus_best(pd.concat(rows), a.nights, ("t", "epochs"))
 
 
 if __name__ == "__main__":

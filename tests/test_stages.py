@@ -153,20 +153,29 @@ def test_covisit_and_transitions_follow_time_and_order(spark):
     assert nxt["q"] == pytest.approx(1.0, rel=1e-3)  # order, not time, makes a transition
 
 
-@pytest.mark.parametrize("recent", [0.0, 2.0])
-def test_ease_source_scores_unseen_items_by_the_closed_form(spark, recent):
-    """Fit on binary pairs; a user's items weigh alike (recent=0) or 1 / (1 + r / recent)
-    for the r-th most recently touched: u4 touched `a` again last, so `a` leads u4's."""
+@pytest.mark.parametrize(("recent", "half_life", "min_events"), [(0.0, 0.0, 0), (2.0, 0.0, 0), (2.0, 0.1, 3)])
+def test_ease_source_scores_unseen_items_by_the_closed_form(spark, recent, half_life, min_events):
+    """Fit on binary pairs (half_life=0) or on pairs weighing 0.5 ** (age / half-life),
+    the half-life stretched back to the `min_events`-th latest event (there: hour 7, 17 h
+    before the end); a user's items weigh alike (recent=0) or 1 / (1 + r / recent) for
+    the r-th most recently touched: u4 touched `a` again last, so `a` leads u4's."""
     pairs = [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "c"), ("u3", "b"), ("u3", "c"), ("u4", "a"),
              ("u4", "b"), ("u4", "d"), ("u4", "a")]
     items, users = ["a", "b", "c", "d"], ["u1", "u2", "u3", "u4"]
     ev = interactions(spark, [(u, i, "view", h, "c", 1.0) for h, (u, i) in enumerate(pairs)])
     inputs = recall.RecallInputs(ev, ev.transform(user_features(D)), ev.select("item_id").distinct(), END,
                                  CandidatesConf(ease_lambda=2.0, ease_neighbours=4, per_source=2,
-                                                ease_recent_items=recent))
+                                                ease_recent_items=recent, ease_half_life_days=half_life,
+                                                popular_min_events=min_events))
     got = {(r.user_id, r.item_id): r.score for r in ease_source.candidates(inputs).collect()}
     x = np.array([[1.0 if (u, i) in pairs else 0.0 for i in items] for u in users])
-    p = np.linalg.inv(x.T @ x + 2.0 * np.eye(4))
+    fit, lam = x, 2.0
+    if half_life:
+        last = {pair: h for h, pair in enumerate(pairs)}  # the hour of each pair's last touch
+        w = np.array([[0.5 ** (((24 - last[u, i]) / 24) / (17 / 24)) if (u, i) in last else 0.0 for i in items]
+                      for u in users])
+        fit, lam = np.sqrt(w), 2.0 * w[x > 0].mean()
+    p = np.linalg.inv(fit.T @ fit + lam * np.eye(4))
     held = x.copy()
     if recent:
         for n, u in enumerate(users):

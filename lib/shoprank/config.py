@@ -166,6 +166,10 @@ class CandidatesConf:
     # A user's r-th most recent item weighs 1 / (1 + r / ease_recent_items) in the `ease`
     # source's scores (0: every item alike, as the `ease` baseline)
     ease_recent_items: float = num(20.0, 0)
+    # The `ease` source fits pairs weighing 0.5 ** (age / half-life), the half-life this
+    # many days or longer, until it holds popular_min_events events (0: binary pairs, as
+    # the `ease` baseline)
+    ease_half_life_days: float = num(14.0, 0)
     segments: int = num(8, 1, 1000)  # K-means user segments
     segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
     seed: int = num(17, 0, 2**31 - 1)

@@ -48,44 +48,53 @@ def pruned(b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def solver(n: int, lam: float, neighbours: int):
-    """mapInArrow function: user-item pairs (u, i) in, pruned EASE weights out."""
+    """mapInArrow function: user-item pairs (u, i) in, pruned EASE weights out. With a
+    column `w`, a pair weighs sqrt(w) in X, so it adds w to its items' co-occurrences,
+    and lambda scales by the pairs' mean w: regularised as strongly against the data as
+    on binary pairs."""
 
     def solve(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from scipy import sparse
 
-        users, items = [], []
+        users, items, ws = [], [], []
         for batch in batches:
             users.append(batch.column("u").to_numpy())
             items.append(batch.column("i").to_numpy())
+            if "w" in batch.schema.names:
+                ws.append(batch.column("w").to_numpy())
         u, i = (np.concatenate(users), np.concatenate(items)) if users else (np.zeros(0, int), np.zeros(0, int))
-        x = sparse.csr_matrix((np.ones(len(u)), (u, i)), shape=(int(u.max()) + 1 if len(u) else 0, n))
-        rows, cols, w = pruned(weights((x.T @ x).toarray(), lam), neighbours)
+        w = np.concatenate(ws) if ws else np.ones(len(u))
+        x = sparse.csr_matrix((np.sqrt(w), (u, i)), shape=(int(u.max()) + 1 if len(u) else 0, n))
+        scale = float(w.mean()) if len(w) else 1.0
+        rows, cols, b = pruned(weights((x.T @ x).toarray(), lam * scale), neighbours)
         for lo in range(0, len(rows), 1 << 20):
             yield pa.RecordBatch.from_arrays([pa.array(rows[lo:lo + (1 << 20)].astype(np.int32)),
                                               pa.array(cols[lo:lo + (1 << 20)].astype(np.int32)),
-                                              pa.array(w[lo:lo + (1 << 20)])], schema=EDGES)
+                                              pa.array(b[lo:lo + (1 << 20)])], schema=EDGES)
 
     return solve
 
 
 def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neighbours: int,
            finish: Callable[[DataFrame], DataFrame], strength: DataFrame | None = None) -> DataFrame:
-    """EASE scores (user_id, item_id, score) of the given users from binary (user_id,
-    item_id) pairs, passed through `finish` (exclusions, top n) and materialised (the
-    caller releases it), so the intermediate frames can go. The model is fit on the binary
-    pairs; a user's items weigh 1 in the scores (Steck's x_u B), or `strength`'s `s` when
-    given (user_id, item_id, s: one row per pair). Runs actions."""
+    """EASE scores (user_id, item_id, score) of the given users from (user_id, item_id)
+    pairs, passed through `finish` (exclusions, top n) and materialised (the caller
+    releases it), so the intermediate frames can go. The model is fit on the binary
+    pairs (Steck's), or on their weights when `pairs` has a column `w` (see `solver`); a
+    user's items weigh 1 in the scores (Steck's x_u B), or `strength`'s `s` when given
+    (user_id, item_id, s: one row per pair). Runs actions."""
     counts = pairs.groupBy("item_id").agg(F.count(F.lit(1)).alias("users"))
     kept = counts.orderBy(F.col("users").desc(), "item_id").limit(max_items)
     index = dense_index(kept.select("item_id"), "item").cache()
     n = index.count()
-    x = pairs.join(index, "item_id").select("user_id", "item_id", "item_idx").cache()
+    fit = ["w"] if "w" in pairs.columns else []
+    x = pairs.join(index, "item_id").select("user_id", "item_id", "item_idx", *fit).cache()
     covered, total = x.count(), pairs.count()
     log.info("EASE on %d items, %.1f%% of the user-item pairs", n, 100.0 * covered / max(total, 1))
     user_index = dense_index(x.select("user_id"), "user")
-    pairs_idx = x.join(user_index, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"))
+    pairs_idx = x.join(user_index, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"), *fit)
     edges = pairs_idx.coalesce(1).mapInArrow(solver(n, lam, neighbours), "i int, j int, w double")
-    held = x.join(users, "user_id", "left_semi")
+    held = x.join(users, "user_id", "left_semi").select("user_id", "item_id", "item_idx")
     held = held.withColumn("s", F.lit(1.0)) if strength is None else held.join(strength, ["user_id", "item_id"])
     scored = (held.join(edges, held.item_idx == edges.i)
               .groupBy("user_id", "j").agg(F.sum(F.col("s") * F.col("w")).alias("score"))
