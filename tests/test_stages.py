@@ -16,7 +16,7 @@ from shoprank.features import feature_names, item_features, pair_features, user_
 from shoprank.materialise import materialise, materialise_all, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
-from shoprank.recall import covisit, popular, transitions
+from shoprank.recall import covisit, neighbours, popular, transitions
 from shoprank.recall import ease as ease_source
 from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
 from shoprank.score import latest_by_user, mmr_order, rerank
@@ -190,6 +190,37 @@ def test_ease_source_scores_unseen_items_by_the_closed_form(spark, recent, half_
     assert got == pytest.approx(want)
     if recent:
         assert held[3].tolist() == [1.0, 0.5, 0.0, 1 / 1.5]  # u4: a latest, then d, then b
+
+
+def test_neighbours_source_scores_what_similar_users_took_lately(spark):
+    """score(u, i) = sum over users v of cos(u, v) |x_u| [v took i since the chart's
+    start], a user's items weighing 1 / (1 + r / 2) for the r-th most recently touched
+    rather than 1: checked against that user-user form in numpy (the source computes the
+    item form). Items nobody similar took lately get no row."""
+    events = [("u1", "a", 0), ("u1", "b", 1), ("u1", "c", 7), ("u2", "a", 2), ("u2", "d", 8), ("u3", "b", 3),
+              ("u3", "c", 4), ("u3", "e", 9), ("u4", "a", 5), ("u4", "b", 10), ("u5", "e", 6), ("u5", "a", 11),
+              ("u6", "f", 1)]  # f: only long ago
+    items, users = ["a", "b", "c", "d", "e", "f"], ["u1", "u2", "u3", "u4", "u5", "u6"]
+    ev = interactions(spark, [(u, i, "view", h, "c", 1.0) for u, i, h in events])
+    inputs = recall.RecallInputs(ev, ev.transform(user_features(D)), ev.select("item_id").distinct(), END,
+                                 CandidatesConf(neighbours_kept=6, per_source=3, ease_recent_items=2.0),
+                                 chart_since=ts(6))
+    got = {(r.user_id, r.item_id): r.score for r in neighbours.candidates(inputs).collect()}
+    x = np.array([[1.0 if any(e[:2] == (u, i) for e in events) else 0.0 for i in items] for u in users])
+    late = np.array([[1.0 if any(e[:2] == (u, i) and e[2] >= 6 for e in events) else 0.0 for i in items]
+                     for u in users])
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    want = {}
+    for n, u in enumerate(users):
+        order = [i for _, i, _ in sorted((e for e in events if e[0] == u), key=lambda e: -e[2])]
+        held = np.array([1 / (1 + order.index(i) / 2) if i in order else 0.0 for i in items])
+        score = (xn @ held) @ late  # each neighbour v: the user's weighted items . v's unit history
+        unseen = [j for j in range(6) if x[n, j] == 0 and score[j] > 0]
+        best = sorted(unseen, key=lambda j: (-score[j], items[j]))[:3]
+        want.update({(u, items[j]): score[j] for j in best})
+    assert got == pytest.approx(want)
+    assert got[("u4", "e")] > got[("u4", "c")] > got[("u4", "d")]  # e: two like u4 took it lately, c: one
+    assert not [pair for pair in got if pair[1] == "f"] and ("u6", "a") not in got  # no weight, no row
 
 
 def test_dense_index_numbers_ids_in_their_order(spark):

@@ -128,8 +128,8 @@ class ExamplesConf:
     seed: int = num(11, 0, 2**31 - 1)
 
 
-RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "als", "category_popular", "trending", "segment_popular",
-                  "popular", "content")
+RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "neighbours", "als", "category_popular", "trending",
+                  "segment_popular", "popular", "content")
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,17 @@ class CandidatesConf:
     ease_lambda: float = num(500.0, 0, INF, lo_open=True)
     ease_neighbours: int = num(200, 1, 100_000)  # weights kept per item
     # A user's r-th most recent item weighs 1 / (1 + r / ease_recent_items) in the `ease`
-    # source's scores (0: every item alike, as the `ease` baseline)
+    # and `neighbours` sources' scores (0: every item alike, as the `ease` baseline)
     ease_recent_items: float = num(20.0, 0)
     # The `ease` source fits pairs weighing 0.5 ** (age / half-life), the half-life this
     # many days or longer, until it holds popular_min_events events (0: binary pairs, as
     # the `ease` baseline). 14 lifted the source by 10% on ML-100k but not the published
     # lists (bench/RESULTS.md, "EASE that knows when"), so it is off
     ease_half_life_days: float = num(0.0, 0)
+    # The `neighbours` source (users' nearest neighbours' items in the charts' window) is
+    # fit on this many of the items most users had, keeping each item's largest weights
+    neighbours_max_items: int = num(5000, 1, 40_000)
+    neighbours_kept: int = num(200, 1, 100_000)
     segments: int = num(8, 1, 1000)  # K-means user segments
     segment_categories: int = num(16, 1, 1000)  # categories describing a user for segmentation
     seed: int = num(17, 0, 2**31 - 1)

@@ -1,6 +1,6 @@
 """Named steps that compute a frame once and cut its lineage.
 
-A night's recall runs ten sources, each a plan of joins, windows and model fits; the
+A night's recall runs eleven sources, each a plan of joins, windows and model fits; the
 lists, features and scores built on them would otherwise carry every source's whole
 plan (tens of MB of plan text, analysed and optimised again by every action, which
 cost more than the work itself on small shops). `materialise` computes a frame once

@@ -34,7 +34,7 @@ DEFAULTS = {
     # column more made it run interpreted, 4x slower (bench-etl at 10M: 59 s -> 14 s
     # for that stage with this flag). Executors get it here; see LOCAL_DEFAULTS.
     "spark.executor.extraJavaOptions": "-XX:-DontCompileHugeMethods",
-    # A night's plans nest many cached relations (ten recall sources, features per
+    # A night's plans nest many cached relations (eleven recall sources, features per
     # window); their text, kept for every execution, filled a 6g driver heap by the
     # fourth training window. Bound each plan's text and how many are kept.
     "spark.sql.maxPlanStringLength": "200000",

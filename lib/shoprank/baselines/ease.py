@@ -8,13 +8,15 @@ X sparse, computes X'X, inverts it and emits each item's `backtest.ease_neighbou
 largest weights (by magnitude); nothing but counts reaches the driver. (A Gram matrix
 from a Spark self-join took 136 s on MovieLens; the sparse product takes seconds.)
 Scores are computed in Spark, joining those weights to the users' histories. The
-`ease` recall source uses the same code.
+`ease` recall source uses the same code, and the `neighbours` source the same streaming
+with its own solver.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +28,7 @@ from shoprank.materialise import materialise
 
 log = logging.getLogger(__name__)
 EDGES = pa.schema([("i", pa.int32()), ("j", pa.int32()), ("w", pa.float64())])
+Solve = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]  # pairs in, edges out (mapInArrow)
 
 
 def weights(gram: np.ndarray, lam: float) -> np.ndarray:
@@ -56,44 +59,55 @@ def solver(n: int, lam: float, neighbours: int):
     def solve(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from scipy import sparse
 
-        users, items, ws = [], [], []
-        for batch in batches:
-            users.append(batch.column("u").to_numpy())
-            items.append(batch.column("i").to_numpy())
-            if "w" in batch.schema.names:
-                ws.append(batch.column("w").to_numpy())
-        u, i = (np.concatenate(users), np.concatenate(items)) if users else (np.zeros(0, int), np.zeros(0, int))
-        w = np.concatenate(ws) if ws else np.ones(len(u))
+        got = columns(batches)
+        u, i = got["u"], got["i"]
+        w = got.get("w", np.ones(len(u)))
         x = sparse.csr_matrix((np.sqrt(w), (u, i)), shape=(int(u.max()) + 1 if len(u) else 0, n))
         scale = float(w.mean()) if len(w) else 1.0
-        rows, cols, b = pruned(weights((x.T @ x).toarray(), lam * scale), neighbours)
-        for lo in range(0, len(rows), 1 << 20):
-            yield pa.RecordBatch.from_arrays([pa.array(rows[lo:lo + (1 << 20)].astype(np.int32)),
-                                              pa.array(cols[lo:lo + (1 << 20)].astype(np.int32)),
-                                              pa.array(b[lo:lo + (1 << 20)])], schema=EDGES)
+        yield from edges(*pruned(weights((x.T @ x).toarray(), lam * scale), neighbours))
 
     return solve
 
 
-def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neighbours: int,
+def columns(batches: Iterator[pa.RecordBatch]) -> dict[str, np.ndarray]:
+    """Every column of a solver's input batches, concatenated (u and i empty when none)."""
+    parts: dict[str, list[np.ndarray]] = {"u": [], "i": []}
+    for batch in batches:
+        for name in batch.schema.names:
+            parts.setdefault(name, []).append(batch.column(name).to_numpy())
+    return {name: np.concatenate(p) if p else np.zeros(0, int) for name, p in parts.items()}
+
+
+def edges(rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> Iterator[pa.RecordBatch]:
+    """A solver's pruned weights as Arrow batches of EDGES."""
+    for lo in range(0, len(rows), 1 << 20):
+        yield pa.RecordBatch.from_arrays([pa.array(rows[lo:lo + (1 << 20)].astype(np.int32)),
+                                          pa.array(cols[lo:lo + (1 << 20)].astype(np.int32)),
+                                          pa.array(w[lo:lo + (1 << 20)])], schema=EDGES)
+
+
+def scores(pairs: DataFrame, users: DataFrame, max_items: int, solve: Callable[[int], Solve],
            finish: Callable[[DataFrame], DataFrame], strength: DataFrame | None = None) -> DataFrame:
-    """EASE scores (user_id, item_id, score) of the given users from (user_id, item_id)
-    pairs, passed through `finish` (exclusions, top n) and materialised (the caller
-    releases it), so the intermediate frames can go. The model is fit on the binary
-    pairs (Steck's), or on their weights when `pairs` has a column `w` (see `solver`); a
-    user's items weigh 1 in the scores (Steck's x_u B), or `strength`'s `s` when given
-    (user_id, item_id, s: one row per pair). Runs actions."""
+    """An item-item model's scores (user_id, item_id, score) of the given users from
+    (user_id, item_id) pairs, passed through `finish` (exclusions, top n) and
+    materialised (the caller releases it), so the intermediate frames can go. The pairs
+    of the `max_items` items most users had stream into one task, `solve(items)` (as
+    u, i and every further column of `pairs`), which returns the model's pruned edges
+    (i, j, w): EASE's closed form (`solver`; Steck's on binary pairs, or on their weights
+    when `pairs` has a column `w`) or another item-item model. A user's items weigh 1 in
+    the scores (x_u B), or `strength`'s `s` when given (user_id, item_id, s: one row per
+    pair). Runs actions."""
     counts = pairs.groupBy("item_id").agg(F.count(F.lit(1)).alias("users"))
     kept = counts.orderBy(F.col("users").desc(), "item_id").limit(max_items)
     index = dense_index(kept.select("item_id"), "item").cache()
     n = index.count()
-    fit = ["w"] if "w" in pairs.columns else []
+    fit = [c for c in pairs.columns if c not in ("user_id", "item_id")]
     x = pairs.join(index, "item_id").select("user_id", "item_id", "item_idx", *fit).cache()
     covered, total = x.count(), pairs.count()
-    log.info("EASE on %d items, %.1f%% of the user-item pairs", n, 100.0 * covered / max(total, 1))
+    log.info("Item-item model on %d items, %.1f%% of the user-item pairs", n, 100.0 * covered / max(total, 1))
     user_index = dense_index(x.select("user_id"), "user")
     pairs_idx = x.join(user_index, "user_id").select(F.col("user_idx").alias("u"), F.col("item_idx").alias("i"), *fit)
-    edges = pairs_idx.coalesce(1).mapInArrow(solver(n, lam, neighbours), "i int, j int, w double")
+    edges = pairs_idx.coalesce(1).mapInArrow(solve(n), "i int, j int, w double")
     held = x.join(users, "user_id", "left_semi").select("user_id", "item_id", "item_idx")
     held = held.withColumn("s", F.lit(1.0)) if strength is None else held.join(strength, ["user_id", "item_id"])
     scored = (held.join(edges, held.item_idx == edges.i)
@@ -107,5 +121,6 @@ def scores(pairs: DataFrame, users: DataFrame, max_items: int, lam: float, neigh
 
 def lists(inputs: BaselineInputs) -> DataFrame:
     p = inputs.params
-    return scores(inputs.seen, inputs.users, p.ease_max_items, p.ease_lambda, p.ease_neighbours,
+    return scores(inputs.seen, inputs.users, p.ease_max_items, partial(solver, lam=p.ease_lambda,
+                                                                       neighbours=p.ease_neighbours),
                   lambda s: top_k(s, inputs.k, exclude=inputs.seen, allowed=inputs.allowed))

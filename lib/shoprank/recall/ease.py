@@ -21,7 +21,9 @@ lists (0.1607 to 0.1563, within noise), so it is off by default."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from functools import partial
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -42,7 +44,7 @@ def recency_weights(history: DataFrame, half_at: float) -> DataFrame:
     return last.select("user_id", "item_id", (1.0 / (1.0 + (recency_rank() - 1) / half_at)).alias("s"))
 
 
-def age_weights(history: DataFrame, end, half_life_days: float) -> DataFrame:
+def age_weights(history: DataFrame, end: dt.datetime, half_life_days: float) -> DataFrame:
     """(user_id, item_id, w): 0.5 ** (age / half_life_days), the age in days of the
     user's last touch of the item as of `end`."""
     last = history.groupBy("user_id", "item_id").agg(F.max("ts").alias("ts"))
@@ -72,5 +74,5 @@ def candidates(inputs: RecallInputs) -> DataFrame:
         return top_per_user(fresh, p.per_source).select("user_id", "item_id", "score")
 
     strength = recency_weights(inputs.history, p.ease_recent_items) if p.ease_recent_items else None
-    return ease.scores(fit, inputs.users.select("user_id"), p.ease_max_items, p.ease_lambda, p.ease_neighbours,
-                       finish, strength)
+    solve = partial(ease.solver, lam=p.ease_lambda, neighbours=p.ease_neighbours)
+    return ease.scores(fit, inputs.users.select("user_id"), p.ease_max_items, solve, finish, strength)
