@@ -87,9 +87,10 @@ def sources(params: CandidatesConf, with_text: bool) -> dict[str, Source]:
     )
 
     every = {"covisit": covisit.candidates, "transitions": transitions.candidates, "item_knn": item_knn.candidates,
-             "ease": ease.candidates, "neighbours": neighbours.candidates, "als": als.candidates, "category_popular": category_popular.candidates,
-             "trending": trending.candidates, "segment_popular": segment_popular.candidates,
-             "popular": popular.candidates, "content": content.candidates}
+             "ease": ease.candidates, "neighbours": neighbours.candidates, "als": als.candidates,
+             "category_popular": category_popular.candidates, "trending": trending.candidates,
+             "segment_popular": segment_popular.candidates, "popular": popular.candidates,
+             "content": content.candidates}
     enabled = [s for s in params.sources if s != "content" or with_text]
     return {name: every[name] for name in enabled}
 
