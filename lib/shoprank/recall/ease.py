@@ -35,20 +35,25 @@ from shoprank.recall.signals import age_days, recency_rank
 log = logging.getLogger(__name__)
 
 
-def recency_weights(history: DataFrame, half_at: float) -> DataFrame:
-    """(user_id, item_id, s): 1 / (1 + r / half_at) for a user's r-th most recently
-    touched item (r from 0; ties in time by item), so the item at r = half_at weighs half
-    the latest. Counting items rather than days suits shops whose users come back daily
-    and shops whose users come back yearly alike."""
-    last = history.groupBy("user_id", "item_id").agg(F.max("ts").alias("last"))
+def last_touch(history: DataFrame) -> DataFrame:
+    """(user_id, item_id, last): each pair once, with the user's last touch of the item:
+    the one definition a source's pairs and the weights below are derived from."""
+    return history.groupBy("user_id", "item_id").agg(F.max("ts").alias("last"))
+
+
+def recency_weights(last: DataFrame, half_at: float) -> DataFrame:
+    """(user_id, item_id, s) from `last_touch`: 1 / (1 + r / half_at) for a user's r-th
+    most recently touched item (r from 0; ties in time by item), so the item at r =
+    half_at weighs half the latest. Counting items rather than days suits shops whose
+    users come back daily and shops whose users come back yearly alike."""
     return last.select("user_id", "item_id", (1.0 / (1.0 + (recency_rank() - 1) / half_at)).alias("s"))
 
 
-def age_weights(history: DataFrame, end: dt.datetime, half_life_days: float) -> DataFrame:
-    """(user_id, item_id, w): 0.5 ** (age / half_life_days), the age in days of the
-    user's last touch of the item as of `end`."""
-    last = history.groupBy("user_id", "item_id").agg(F.max("ts").alias("ts"))
-    return last.select("user_id", "item_id", F.pow(F.lit(0.5), age_days(end) / half_life_days).alias("w"))
+def age_weights(last: DataFrame, end: dt.datetime, half_life_days: float) -> DataFrame:
+    """(user_id, item_id, w) from `last_touch`: 0.5 ** (age / half_life_days), the age in
+    days of the user's last touch of the item as of `end`."""
+    age = age_days(end, F.col("last"))
+    return last.select("user_id", "item_id", F.pow(F.lit(0.5), age / half_life_days).alias("w"))
 
 
 def half_life(inputs: RecallInputs) -> float:
@@ -62,17 +67,18 @@ def half_life(inputs: RecallInputs) -> float:
 def candidates(inputs: RecallInputs) -> DataFrame:
     """Materialised here, so the model's frames can be released."""
     p = inputs.params
-    pairs = inputs.history.select("user_id", "item_id").distinct()
+    last = last_touch(inputs.history)
+    pairs = last.select("user_id", "item_id")
     fit = pairs
     if p.ease_half_life_days:
         days = half_life(inputs)
         log.info("EASE source: pairs' weights halve every %.1f days", days)
-        fit = age_weights(inputs.history, inputs.end, days)
+        fit = age_weights(last, inputs.end, days)
 
     def finish(scored: DataFrame) -> DataFrame:
         fresh = scored.join(pairs, ["user_id", "item_id"], "left_anti").join(inputs.allowed, "item_id", "left_semi")
         return top_per_user(fresh, p.per_source).select("user_id", "item_id", "score")
 
-    strength = recency_weights(inputs.history, p.ease_recent_items) if p.ease_recent_items else None
+    strength = recency_weights(last, p.ease_recent_items) if p.ease_recent_items else None
     solve = partial(ease.solver, lam=p.ease_lambda, neighbours=p.ease_neighbours)
     return ease.scores(fit, inputs.users.select("user_id"), p.ease_max_items, solve, finish, strength)

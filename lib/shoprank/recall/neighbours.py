@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from shoprank.baselines import ease
 from shoprank.recall import RecallInputs, top_per_user
-from shoprank.recall.ease import recency_weights
+from shoprank.recall.ease import last_touch, recency_weights
 
 
 def solver(n: int, kept: int):
@@ -54,14 +54,13 @@ def solver(n: int, kept: int):
 def candidates(inputs: RecallInputs) -> DataFrame:
     """Materialised (in `ease.scores`), so the model's frames can be released."""
     p = inputs.params
-    since = F.lit(inputs.chart_from)
-    pairs = (inputs.history.groupBy("user_id", "item_id")
-             .agg(F.max((F.col("ts") >= since).cast("double")).alias("recent")))
+    last = last_touch(inputs.history)
+    pairs = last.select("user_id", "item_id", (F.col("last") >= F.lit(inputs.chart_from)).cast("double").alias("recent"))
 
     def finish(scored: DataFrame) -> DataFrame:
         fresh = scored.join(pairs, ["user_id", "item_id"], "left_anti").join(inputs.allowed, "item_id", "left_semi")
         return top_per_user(fresh, p.per_source).select("user_id", "item_id", "score")
 
-    strength = recency_weights(inputs.history, p.ease_recent_items) if p.ease_recent_items else None
+    strength = recency_weights(last, p.ease_recent_items) if p.ease_recent_items else None
     return ease.scores(pairs, inputs.users.select("user_id"), p.neighbours_max_items,
                        lambda n: solver(n, p.neighbours_kept), finish, strength)

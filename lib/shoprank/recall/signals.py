@@ -11,8 +11,10 @@ from pyspark.sql import functions as F
 from shoprank.features import action_weight
 
 
-def age_days(end: dt.datetime) -> Column:
-    return (F.lit(end).cast("double") - F.col("ts").cast("double")) / 86_400.0
+def age_days(end: dt.datetime, ts: Column | None = None) -> Column:
+    """Days from `ts` (column `ts` unless given) to `end`."""
+    ts = F.col("ts") if ts is None else ts
+    return (F.lit(end).cast("double") - ts.cast("double")) / 86_400.0
 
 
 def weighted(events: DataFrame, end: dt.datetime, half_life_days: float) -> DataFrame:
