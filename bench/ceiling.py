@@ -86,6 +86,7 @@ def fusions(cands: pd.DataFrame, truth: pd.Series, k: int, most: int) -> pd.Seri
         for subset in itertools.combinations(range(inv.shape[1]), n):
             score = inv[:, subset].sum(axis=1)
             order = np.lexsort((-score, code))
+            order = order[score[order] > 0]  # a candidate none of the subset found is not listed
             c = code[order]
             pos = np.arange(len(c)) - np.searchsorted(c, c)  # place within the user's list
             keep = (c >= 0) & (pos < k) & hit[order]
