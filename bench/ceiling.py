@@ -134,9 +134,9 @@ def main() -> None:
 
     events, recs = table("interactions"), table("recommendations")
     cands = table("candidates") if args.fusions else None
-    published, fused = {}, {}
+    published, fused, truths = {}, {}, {}
     for night in args.night:
-        seen, truth = night_truth(events, cfg, night, args.horizon_days)
+        seen, truth = truths[night] = night_truth(events, cfg, night, args.horizon_days)
         listed = recs[recs.run_date == night].sort_values(["user_id", "rank"])
         published[night] = ndcg(listed.groupby("user_id").item_id.agg(list).to_dict(), truth, k)
         if args.fusions:
@@ -156,8 +156,7 @@ def main() -> None:
         return
 
     night = args.night[0]
-    seen, truth = night_truth(events, cfg, night, args.horizon_days)
-    shoprank = published[night]
+    (seen, truth), shoprank = truths[night], published[night]
     items, band_of, pref, band = preference(cfg.generate)
     catalogue = table("items")
     sellable = set(catalogue[(catalogue.run_date == night) & catalogue.active].item_id)
