@@ -23,7 +23,7 @@ with `--baseline-ndcg` (the backtest's best baseline, same users), each ratio to
         --oracle --baseline-ndcg 0.1600
 
 Fusions (`--fusions N`): every reciprocal-rank fusion (equal weights) of up to N of the
-recall sources, over the candidates the night stored (seen items excluded, as served),
+recall sources, over the candidates the night stored (after its exclusions, as served),
 scored against the same truth, each a mean over the nights given; printed: the published
 list, each source alone and the best fusions of each size, chosen in hindsight on the
 very users they are scored on. No rule choosing one fusion for those nights without
@@ -136,13 +136,12 @@ def main() -> None:
     cands = table("candidates") if args.fusions else None
     published, fused, truths = {}, {}, {}
     for night in args.night:
-        seen, truth = truths[night] = night_truth(events, cfg, night, args.horizon_days)
+        truths[night] = night_truth(events, cfg, night, args.horizon_days)
+        truth = truths[night][1]
         listed = recs[recs.run_date == night].sort_values(["user_id", "rank"])
         published[night] = ndcg(listed.groupby("user_id").item_id.agg(list).to_dict(), truth, k)
         if args.fusions:
-            c = cands[cands.run_date == night].reset_index(drop=True)
-            c = c[[i not in seen.get(u, ()) for u, i in zip(c.user_id, c.item_id, strict=True)]]
-            fused[night] = fusions(c, truth, k, args.fusions)
+            fused[night] = fusions(cands[cands.run_date == night].reset_index(drop=True), truth, k, args.fusions)
     if args.fusions:
         got = pd.DataFrame(fused).mean(axis=1, skipna=False).dropna()  # each night alike, as the backtest
         shown = np.mean([v.mean() for v in published.values()])
