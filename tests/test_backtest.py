@@ -69,6 +69,15 @@ def test_ease_matches_the_closed_form_on_a_small_matrix(spark):
     assert by_user == want
 
 
+def test_ease_weights_fall_back_to_the_general_inverse_and_leave_the_gram_alone():
+    gram = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 1.0], [0.0, 1.0, 3.0]])  # + 0.5 I: indefinite, no Cholesky
+    kept = gram.copy()
+    p = np.linalg.inv(gram + 0.5 * np.eye(3))
+    b = np.eye(3) - p / np.diag(p)
+    assert ease.weights(gram, 0.5) == pytest.approx(b)
+    assert (gram == kept).all()
+
+
 def test_summary_means_spreads_and_the_headline_ratio():
     rows_ = []
     for night, (ours, base) in {D: (0.3, 0.2), D - dt.timedelta(days=1): (0.1, 0.2)}.items():

@@ -32,13 +32,31 @@ Solve = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]  # pairs 
 
 
 def weights(gram: np.ndarray, lam: float) -> np.ndarray:
-    """EASE's B for a Gram matrix X'X (dense, symmetric): zero diagonal."""
-    g = gram.astype(np.float64)
+    """EASE's B for a Gram matrix X'X (dense, symmetric): zero diagonal.
+
+    X'X + lambda I is symmetric positive definite (lambda > 0), so it is inverted by its
+    Cholesky factor (LAPACK potrf/potri), in place: half the flops of a general inverse
+    (with the in-place division, 9,700 items: 11.1 s against 31.5 s here; bench/bench_ease.py) and no second matrix.
+    A factorisation that fails (a Gram matrix that is not positive definite) falls back
+    to the general inverse."""
+    from scipy.linalg import lapack
+
+    g = np.array(gram, dtype=np.float64, order="F")  # a copy LAPACK may overwrite
     g[np.diag_indices_from(g)] += lam
-    p = np.linalg.inv(g)
-    b = -p / np.diag(p)
-    b[np.diag_indices_from(b)] = 0.0
-    return b
+    c, info = lapack.dpotrf(g, lower=False, overwrite_a=True)
+    if info == 0:
+        p, info = lapack.dpotri(c, lower=False, overwrite_c=True)
+    if info == 0:  # potri fills the upper triangle: mirror it
+        lower = np.tril_indices_from(p, -1)
+        p[lower] = p.T[lower]
+    else:
+        g = gram.astype(np.float64)
+        g[np.diag_indices_from(g)] += lam
+        p = np.linalg.inv(g)
+    d = np.diag(p).copy()
+    p /= -d  # B = -P / diag(P), column-wise, in place
+    p[np.diag_indices_from(p)] = 0.0
+    return p
 
 
 def pruned(b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
