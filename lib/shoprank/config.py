@@ -126,6 +126,9 @@ class ExamplesConf:
     random_negatives: int = num(5, 0, 10_000)  # random catalogue items added to each list
     shards: int = num(4, 1, 100_000)
     seed: int = num(11, 0, 2**31 - 1)
+    # Keep each window's recall outputs and read them back on later nights whose inputs
+    # match (recall.reuse): tonight's training windows are mostly last night's.
+    reuse_recall: bool = True
 
 
 RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "neighbours", "als", "category_popular", "trending",

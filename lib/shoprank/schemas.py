@@ -136,6 +136,13 @@ ITEM_FEATURES = _s(
     ("conversion", DoubleType(), False),
 )
 
+# One recall source's output for one cutoff, as the `examples` stage keeps it (recall.reuse).
+SOURCE_SCORES = _s(
+    ("user_id", StringType(), False),
+    ("item_id", StringType(), False),
+    ("score", DoubleType(), True),
+)
+
 CANDIDATES = _s(
     ("run_date", DateType(), False),
     ("user_id", StringType(), False),

@@ -78,15 +78,18 @@ class Snapshot:
             return self
         return dataclasses.replace(self, interest=materialise(self.interests()))
 
-    def candidates(self, users: DataFrame, run_date: dt.date) -> DataFrame:
+    def candidates(self, users: DataFrame, run_date: dt.date, kept_at: str | None = None) -> DataFrame:
         """CANDIDATES of the given users as of t: computed here (a named step), each source
-        once, and materialised; the caller releases the result (`materialise.release`)."""
+        once, and materialised; the caller releases the result (`materialise.release`).
+        With `kept_at`, event-based sources' outputs are kept there and read back on a
+        later night whose inputs match (`recall.reuse`)."""
+        from shoprank.recall import reuse
+
         p = self.cfg.candidates
         since = recall.chart_start(self.events, self.t, p.popular_days, p.popular_min_events)
         inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, p, self.vectors, self.interests(),
                                      since)
-        makers = {name: (lambda make=make: make(inputs))
-                  for name, make in recall.sources(p, self.with_text).items()}
+        makers = reuse.makers(inputs, recall.sources(p, self.with_text), kept_at)
         per_source = materialise_all(self.events.sparkSession, makers, p.concurrent_sources,
                                      f"recall as of {self.t}:")
         merged = materialise(recall.merge(run_date, per_source, p.per_source, self.seen(),

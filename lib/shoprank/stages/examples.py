@@ -6,8 +6,11 @@ Label windows of `Config.label_days` days (by default the horizon lists are scor
 newest first: the last one before the night's end validates; the `examples.windows`
 before it train. Each window's candidates and features come from a snapshot as of the
 window's start (see `snapshot`); a window without a labelled user gets no lists and no
-recall. Training lists hold `examples.list_size` items (every positive, sampled hard and
-random negatives); validation lists hold the user's whole candidate set and nothing else,
+recall. Each event-based source's output for a window is kept in the artifact store
+and read back by a later night whose inputs for that window match (`recall.reuse`,
+`examples.reuse_recall`): tonight's windows are mostly last night's. Training lists
+hold `examples.list_size` items (every positive, sampled hard and random negatives);
+validation lists hold the user's whole candidate set and nothing else,
 the set the final list is picked from, so validation NDCG (start choice, early stopping,
 the kept epoch) measures the served ranking. The training windows' users also get such
 whole-set lists ("judge"): the untrained starts are judged, and the sources weighed, on
@@ -30,6 +33,7 @@ from pyspark.sql import functions as F
 from shoprank import examples as ex
 from shoprank.materialise import materialise, release
 from shoprank.night import Night, stage
+from shoprank.recall import reuse
 from shoprank.schemas import EXAMPLES
 from shoprank.snapshot import Snapshot
 from shoprank.stages.candidates import night_snapshot
@@ -64,7 +68,8 @@ def window_lists(snap: Snapshot, history: DataFrame, pool: DataFrame, pool_size:
         empty = night.spark.createDataFrame([], EXAMPLES)
         return {split: empty for split in splits}, [labels, users]
     snap = snap.prepared()
-    candidates = snap.candidates(users, night.run_date)
+    kept_at = night.artifacts.recall_kept() if e.reuse_recall else None
+    candidates = snap.candidates(users, night.run_date, kept_at)
     sampled = any(split not in SERVED for split in splits)  # training lists add random items
     drawn = ex.random_items(users, pool, pool_size, e.random_negatives, e.seed + k) if sampled else None
     pairs = candidates.select("user_id", "item_id")
@@ -101,7 +106,11 @@ def run(night: Night) -> dict:
         out = {}
         for split in SPLITS:
             night.artifacts.clear(night.artifacts.examples(rd, split))
-        for split, k, start in windows(night):
+        planned = windows(night)
+        if e.reuse_recall:  # cutoffs before tonight's oldest window: no later night reads them
+            gone = reuse.forget_before(night.artifacts.recall_kept(), planned[0][2].date())
+            log.info("examples: kept recall outputs of %d earlier cutoffs deleted", gone)
+        for split, k, start in planned:
             if split == "train":
                 splits = (split, "judge")
             else:

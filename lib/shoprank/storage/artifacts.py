@@ -29,6 +29,10 @@ class ArtifactStore:
         """Parquet shards of training or validation examples (written by Spark)."""
         return self.location("examples", run_date.isoformat(), split)
 
+    def recall_kept(self) -> str:
+        """Recall sources' outputs per cutoff, kept for later nights (`recall.reuse`)."""
+        return self.location("recall")
+
     def feature_stats(self, run_date: dt.date) -> str:
         """The ranker inputs' names, means and deviations over the training rows (JSON)."""
         return self.location("examples", run_date.isoformat(), "feature_stats.json")

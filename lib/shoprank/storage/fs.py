@@ -65,6 +65,14 @@ def list_files(location: str, suffix: str = "") -> list[str]:
     return [join(location, r) for r in rels]
 
 
+def list_dirs(location: str) -> list[str]:
+    """The folders directly under `location` (sorted), as locations of the same scheme."""
+    fs, root = resolve(location)
+    infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    return [join(location, i.base_name) for i in sorted(infos, key=lambda i: i.base_name)
+            if i.type == pafs.FileType.Directory]
+
+
 def exists(location: str) -> bool:
     fs, path = resolve(location)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
