@@ -3,6 +3,7 @@ inline data with production schemas."""
 
 import datetime as dt
 import math
+import random
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from shoprank.features import feature_names, item_features, pair_features, user_
 from shoprank.materialise import materialise, materialise_all, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
-from shoprank.recall import covisit, neighbours, popular, transitions
+from shoprank.recall import covisit, neighbours, popular, segment_popular, transitions
 from shoprank.recall import ease as ease_source
 from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
 from shoprank.score import latest_by_user, mmr_order, rerank
@@ -279,6 +280,21 @@ def test_candidate_sources_merge_and_exclude(spark):
     top1 = recall.merge(D, per_source, 1, None)
     assert top1.filter(F.array_max(F.map_values("source_ranks")) > 1).count() == 0
 
+
+
+def test_segments_do_not_depend_on_the_order_rows_arrive_in(spark):
+    # K-means samples per partition in arrival order: a re-run night must get the same segments.
+    rng = random.Random(3)
+    cats = ["home", "toys", "food", "garden"]
+    events = [(f"u{u:02d}", f"i{rng.randrange(30)}", rng.choice(["view", "purchase"]), rng.randrange(1, 23),
+               rng.choice(cats[: 1 + u % 4]), 1.0) for u in range(60) for _ in range(rng.randrange(1, 12))]
+    got = []
+    for order, parts in ((events, 1), (events[::-1], 5), (sorted(events, key=lambda e: e[1]), 3)):
+        ev = interactions(spark, order).repartition(parts)
+        inputs = recall.RecallInputs(ev, ev.transform(user_features(D)), ev.select("item_id").distinct(), END,
+                                     CandidatesConf(segments=6))
+        got.append(rows(segment_popular.segments(inputs), "user_id"))
+    assert got[0] == got[1] == got[2]
 
 
 def test_a_source_ranks_scores_equal_at_single_precision_by_item(spark):

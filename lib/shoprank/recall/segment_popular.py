@@ -29,7 +29,12 @@ def segments(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
     top = (inputs.history.filter(F.col("category") != "unknown").groupBy("category").count()
            .orderBy(F.desc("count"), "category").limit(p.segment_categories).collect())  # a few names
-    vectors = user_vectors(inputs.history, [r.category for r in top])
+    # K-means' seeded sampling draws per partition, in the order rows arrive, which after
+    # a shuffle varies from run to run: fix both, so a re-run night gets the same segments.
+    spark = inputs.history.sparkSession
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    vectors = (user_vectors(inputs.history, [r.category for r in top])
+               .repartition(parts, "user_id").sortWithinPartitions("user_id"))
     scaled = StandardScaler(inputCol="raw", outputCol="features").fit(vectors).transform(vectors).cache()
     k = max(1, min(p.segments, scaled.count()))
     model = KMeans(k=k, seed=p.seed, featuresCol="features", predictionCol="segment").fit(scaled)
