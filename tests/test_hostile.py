@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from shoprank.config import load_config
 from shoprank.errors import InputError, QualityGateError, ShopRankError
 from shoprank.night import Night
+from shoprank.snapshot import Snapshot
 from shoprank.stages import gate, ingest
 
 RUN_DATE = dt.date(2026, 11, 21)
@@ -241,6 +242,26 @@ def test_a_log_older_than_the_history_kept_stops_at_the_gate_saying_which_settin
     n = night(spark, tmp_path / "90", dataclasses.replace(case, sets=("validation.horizon_days=90",)))
     assert ingest.run(n)["actions"]["accepted"] == 10
     assert gate.run(n) == []
+
+
+def test_a_night_keeps_the_history_its_label_windows_see_before_their_start(spark, tmp_path):
+    """Each label window's snapshot sees validation.horizon_days before its own start, as a
+    night ending there did, so a window's inputs are the same on every night that trains
+    on it. The night keeps those older events (not stale); its own views read only its
+    horizon, and the oldest window's snapshot reads them."""
+    reach = load_config("conf/local.toml").windows_days  # the four label windows' days
+    ages = (0, 30 + reach - 1, 30 + reach + 1)  # days before T: tonight's only; the oldest window's only; stale
+    rows = b"".join(f"u{k},i1,view,{T - age * 86_400}\n".encode() for k, age in enumerate(ages))
+    n = night(spark, tmp_path, Case({"a.csv": HEADER + rows}))
+    outcome = ingest.run(n)["actions"]
+    assert (outcome["accepted"], outcome["quarantined"]) == (2, 1)
+    assert [r.detail.startswith(f"ts before horizon {n.windows.kept_start.isoformat()}: ")
+            for r in n.tables.read("quarantine", RUN_DATE).collect()] == [True]
+    assert [r.user_id for r in n.events().collect()] == ["u0"]
+    history = n.tables.read("interactions", RUN_DATE)
+    oldest = n.windows.end - dt.timedelta(days=reach)
+    assert [r.user_id for r in Snapshot.at(history, None, None, oldest, n.cfg).events.collect()] == ["u1"]
+    assert oldest - n.windows.kept_start == dt.timedelta(days=30)
 
 
 def test_a_failure_part_way_commits_nothing(spark, tmp_path, committed_night, monkeypatch):

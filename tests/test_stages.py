@@ -86,8 +86,8 @@ def test_pair_features_from_the_events_before_the_cutoff(spark):
 
 
 def test_windows_are_point_in_time():
-    w = Windows.for_run(D, horizon_days=30)
-    assert w.end == END and w.horizon_start == END - dt.timedelta(days=30)
+    w = Windows.for_run(D, horizon_days=30, windows_days=28)
+    assert (w.end, w.horizon_start, w.kept_start) == (END, END - dt.timedelta(days=30), END - dt.timedelta(days=58))
 
 
 def test_training_lists_hold_every_positive_and_only_users_with_one(spark):
@@ -397,15 +397,16 @@ def test_gate_names_what_fills_the_quarantine_and_the_setting_that_decides_it():
                 ("items_quarantine_rate", 0.0, 0.2, 0.5)]
     reasons = [("actions", "bad_encoding", 3), ("actions", "stale_timestamp", 84830), ("items", "malformed_line", 1),
                ("items", "bad_price", 2)]
-    causes = quarantine_causes(breaches, reasons, ValidationConf(horizon_days=30, max_price=500.0), "auto", "utf-8")
+    causes = quarantine_causes(breaches, reasons, ValidationConf(horizon_days=30, max_price=500.0), "auto", "utf-8",
+                               28)
     assert causes == [
         "actions: 84,830 rows quarantined as stale_timestamp, older than the history kept, "
-        "validation.horizon_days = 30 days before the run date's end "
+        "validation.horizon_days = 30 days and the label windows' 28 before the run date's end "
         "(to keep them: --set validation.horizon_days=<days>)",
         "items: 2 rows quarantined as bad_price, prices that are not numbers in (0, validation.max_price = 500]",
     ]
-    assert quarantine_causes(breaches[1:2], reasons, ValidationConf(), "auto", "utf-8") == []
-    flags = quarantine_causes(breaches[2:], [("items", "bad_active", 7)], ValidationConf(), "auto", "utf-8")
+    assert quarantine_causes(breaches[1:2], reasons, ValidationConf(), "auto", "utf-8", 28) == []
+    flags = quarantine_causes(breaches[2:], [("items", "bad_active", 7)], ValidationConf(), "auto", "utf-8", 28)
     assert flags == ["items: 7 rows quarantined as bad_active, active flags that are not yes/no words such as "
                      "true/false, yes/no, 1/0 (check which column input.item_renames maps to active)"]
 

@@ -9,10 +9,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from shoprank.config import Config
 from shoprank.storage import ArtifactStore, TableStore
+from shoprank.transforms import in_window
 
 log = logging.getLogger("shoprank")
 
@@ -25,15 +26,18 @@ def night_end(run_date: dt.date) -> dt.datetime:
 @dataclass(frozen=True)
 class Windows:
     """A night sees the events of [horizon_start, end): `validation.horizon_days` up to
-    the end of its run date (UTC)."""
+    the end of its run date (UTC). It keeps those of [kept_start, end): its label windows'
+    snapshots each see the horizon before their own start."""
 
     horizon_start: dt.datetime
     end: dt.datetime
+    kept_start: dt.datetime
 
     @classmethod
-    def for_run(cls, run_date: dt.date, horizon_days: int) -> Windows:
+    def for_run(cls, run_date: dt.date, horizon_days: int, windows_days: int = 0) -> Windows:
         end = night_end(run_date)
-        return cls(end - dt.timedelta(days=horizon_days), end)
+        start = end - dt.timedelta(days=horizon_days)
+        return cls(start, end, start - dt.timedelta(days=windows_days))
 
 
 @dataclass
@@ -55,7 +59,13 @@ class Night:
 
     @property
     def windows(self) -> Windows:
-        return Windows.for_run(self.run_date, self.cfg.validation.horizon_days)
+        return Windows.for_run(self.run_date, self.cfg.validation.horizon_days, self.cfg.windows_days)
+
+    def events(self) -> DataFrame:
+        """The night's interactions its own snapshot sees, [horizon_start, end) (the ingest
+        also keeps the label windows' history before them)."""
+        w = self.windows
+        return self.tables.require("interactions", self.run_date, "ingest").transform(in_window(w.horizon_start, w.end))
 
 
 @contextlib.contextmanager

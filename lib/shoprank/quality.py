@@ -78,8 +78,9 @@ def check_gate(current: dict[str, float], previous: dict[str, float] | None, gat
 
 # What decides each quarantine reason, for the gate's message when one fills the quarantine.
 REASON_CAUSES = {
-    "stale_timestamp": "older than the history kept, validation.horizon_days = {horizon_days} days before the "
-                       "run date's end (to keep them: --set validation.horizon_days=<days>)",
+    "stale_timestamp": "older than the history kept, validation.horizon_days = {horizon_days} days and the label "
+                       "windows' {windows_days} before the run date's end (to keep them: --set "
+                       "validation.horizon_days=<days>)",
     "future_timestamp": "after the run date's end (check --run-date and input.ts_unit)",
     "bad_timestamp": "times that do not parse as input.ts_unit = {ts_unit} (check the ts column)",
     "bot_user": "user-days over validation.max_events_per_user_day = {max_events_per_user_day} events",
@@ -96,10 +97,11 @@ REASON_CAUSES = {
 
 
 def quarantine_causes(breaches: list[tuple[str, float, float, float]], reasons: list[tuple[str, str, int]],
-                      validation: ValidationConf, ts_unit: str, encoding: str) -> list[str]:
+                      validation: ValidationConf, ts_unit: str, encoding: str, windows_days: int) -> list[str]:
     """For each input whose quarantine rate breached the gate, its most frequent reason,
-    how many rows it holds and what decides it (`reasons`: (source, reason, rows))."""
-    values = {"ts_unit": ts_unit, "encoding": encoding, **vars(validation)}
+    how many rows it holds and what decides it (`reasons`: (source, reason, rows);
+    `windows_days`: `Config.windows_days`)."""
+    values = {"ts_unit": ts_unit, "encoding": encoding, "windows_days": windows_days, **vars(validation)}
     out = []
     for metric, *_ in breaches:
         source = metric.removesuffix("_quarantine_rate")

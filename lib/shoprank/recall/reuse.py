@@ -92,13 +92,11 @@ def kept(spark: SparkSession, at: str, make: Callable[[], DataFrame]) -> DataFra
 def makers(inputs: RecallInputs, sources: dict[str, Callable[[RecallInputs], DataFrame]],
            root: str | None) -> dict[str, Callable[[], DataFrame]]:
     """{name: a function giving the source's output}: kept under `root` (None: always computed)."""
-    if root is None:
-        return {name: (lambda make=make: make(inputs)) for name, make in sources.items()}
-    data = data_digest(inputs)
+    data = None if root is None else data_digest(inputs)
     spark = inputs.history.sparkSession
     out = {}
     for name, make in sources.items():
-        if name in ALWAYS_COMPUTED:
+        if data is None or name in ALWAYS_COMPUTED:
             out[name] = lambda make=make: make(inputs)
         else:
             at = location(root, inputs.end, name, key(name, inputs, data))

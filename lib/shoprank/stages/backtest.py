@@ -91,7 +91,7 @@ def score_night(night: Night, later: DataFrame, horizon_days: int, per_user_at: 
     """BACKTEST rows of one replayed night; each list's per-user NDCG goes to
     `per_user_at.backtest_users`."""
     cfg, rd, k = night.cfg, night.run_date, night.cfg.score.top_k
-    history = night.tables.require("interactions", rd, "ingest")
+    history = night.events()
     catalogue = night.tables.require("items", rd, "ingest")
     allowed = sellable_items(night).cache()
     scoring = evaluation.prepare(history, later, catalogue, allowed, night.windows.end, horizon_days,

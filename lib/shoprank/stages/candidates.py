@@ -28,7 +28,7 @@ def sellable_items(night: Night) -> DataFrame:
     required = prices_required(s.price_policy, items)
     ids = items.transform(sellable(s.require_active, required))
     if night.backtest:
-        seen = night.tables.require("interactions", night.run_date, "ingest").select("item_id")
+        seen = night.events().select("item_id")
         ids = ids.join(items.filter(F.col("updated_at").isNotNull()).select("item_id").unionByName(seen),
                        "item_id", "left_semi")
     if ids.limit(1).count() == 0:

@@ -52,9 +52,9 @@ def published_view(night: Night) -> list[tuple]:
         log.info("evaluate: no list was published on %s; the published view starts %d nights after the first",
                  list_date, e.horizon_days)
         return []
-    history = night.tables.require("interactions", list_date, "ingest")
     end = night_end(list_date)
     then = Night(night.spark, night.cfg, list_date, night.tables, night.artifacts)
+    history = then.events()
     allowed = sellable_items(then).cache()
     scoring = evaluation.prepare(history, night.tables.require("interactions", rd, "ingest"),
                                  night.tables.require("items", list_date, "ingest"), allowed, end,

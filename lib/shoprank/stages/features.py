@@ -5,13 +5,12 @@ from __future__ import annotations
 from shoprank.errors import EmptyStageError
 from shoprank.features import item_features, user_features
 from shoprank.night import Night, stage
-from shoprank.transforms import in_window
 
 
 def run(night: Night) -> dict:
     rd, w = night.run_date, night.windows
     with stage(night, "features"):
-        events = night.tables.require("interactions", rd, "ingest").transform(in_window(w.horizon_start, w.end))
+        events = night.events()
         items = night.tables.require("items", rd, "ingest")
         users = night.tables.replace_partition(events.transform(user_features(rd)), "user_features", rd,
                                                night.run_version)

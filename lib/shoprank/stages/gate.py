@@ -64,7 +64,8 @@ def run(night: Night) -> list:
         if breaches:
             cfg = night.cfg
             err = QualityGateError(breaches, quality.quarantine_causes(breaches, reasons, cfg.validation,
-                                                                       cfg.input.ts_unit, cfg.input.encoding))
+                                                                       cfg.input.ts_unit, cfg.input.encoding,
+                                                                       cfg.windows_days))
             if not night.force:
                 raise err
             log.warning("--force: continuing despite %s", err)

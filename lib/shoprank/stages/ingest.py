@@ -111,7 +111,7 @@ def run(night: Night) -> dict:
     with stage(night, "ingest"), night.tables.batch(rd, night.run_version) as batch:
         validated = (raw_actions(night)
                      .transform(ingest.map_actions(cfg.input.action_map))
-                     .transform(ingest.validate_actions(w.end, w.horizon_start, cfg.input.ts_unit, night.backtest)))
+                     .transform(ingest.validate_actions(w.end, w.kept_start, cfg.input.ts_unit, night.backtest)))
         items = (raw_items(night)
                  .transform(ingest.validate_items(cfg.validation.max_price, w.end if night.backtest else None))
                  .transform(ingest.flag_superseded_items)
