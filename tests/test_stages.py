@@ -17,7 +17,7 @@ from shoprank.features import feature_names, item_features, pair_features, user_
 from shoprank.materialise import materialise, materialise_all, release
 from shoprank.night import Windows
 from shoprank.quality import check_gate
-from shoprank.recall import covisit, neighbours, popular, segment_popular, transitions
+from shoprank.recall import covisit, neighbours, popular, returning, segment_popular, transitions
 from shoprank.recall import ease as ease_source
 from shoprank.schemas import INTERACTIONS, ITEM_FEATURES, ITEMS, USER_FEATURES
 from shoprank.score import latest_by_user, mmr_order, rerank
@@ -436,3 +436,32 @@ def test_charts_reach_back_until_they_hold_enough_events(spark):
     since, _, got = chart(100)  # fewer events than that: the whole history
     assert since == ts(1) - dt.timedelta(days=2)
     assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(3))}
+
+
+def test_returning_charts_only_what_users_took_on_a_later_visit(spark):
+    """`returning` counts the charts' window's events taken over `return_after_hours` after
+    their user's first event (even one before the window); `popular` counts them all. y is
+    the chart's top, taken by b on a return but by c and d on their first visits."""
+    day = dt.timedelta(days=1)
+    events = [("a", "p", END - 4 * day + dt.timedelta(hours=10)), ("a", "x", ts(10)),
+              ("b", "q", END - 3 * day + dt.timedelta(hours=10)), ("b", "x", END - 2 * day + dt.timedelta(hours=12)),
+              ("b", "y", ts(12)),
+              ("c", "y", ts(8)), ("c", "z", ts(10)),  # one visit
+              ("d", "y", END - 2 * day + dt.timedelta(hours=2)), ("d", "z", ts(8))]  # z 30 hours later
+    ev = spark.createDataFrame([(D, u, i, "view", t, D, "c", "b", 1.0, True, {}) for u, i, t in events],
+                               INTERACTIONS)
+    users, allowed = ev.transform(user_features(D)), ev.select("item_id").distinct()
+
+    def chart(source, after_hours):
+        params = CandidatesConf(per_source=3, return_after_hours=after_hours)
+        inputs = recall.RecallInputs(ev, users, allowed, END, params, chart_since=END - 2 * day)
+        got = source.candidates(inputs)
+        assert got.select("user_id").distinct().count() == 4  # every user gets the chart
+        return {r.item_id: r.score for r in got.filter("user_id = 'c'").collect()}
+
+    def scores(**users_per_item):
+        return {i: pytest.approx(math.log1p(n)) for i, n in users_per_item.items()}
+
+    assert chart(popular, 24) == scores(y=3, x=2, z=2)
+    assert chart(returning, 24) == scores(x=2, y=1, z=1)  # x: a, b; y: b; z: d
+    assert chart(returning, 48) == scores(x=1, y=1)  # b's x came 26 hours after b's first event

@@ -134,7 +134,7 @@ class ExamplesConf:
 
 
 RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "neighbours", "als", "category_popular", "trending",
-                  "segment_popular", "popular", "content")
+                  "segment_popular", "popular", "returning", "content")
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,8 @@ class CandidatesConf:
     # a handful of users, a chart of noise (0: popular_days alone)
     popular_min_events: int = num(10_000, 0, 10**12)
     trend_days: int = num(3, 1, 100_000)  # the recent window `trending` compares with the chart's
+    # `returning` charts events taken this long after the user's first: a return visit
+    return_after_hours: float = num(24.0, 0)
     decay_days: float = num(14.0, 0, INF, lo_open=True)  # an event's weight halves every decay_days
     covisit_hours: float = num(24.0, 0, INF, lo_open=True)  # co-visits: events this close in time
     graph_events_per_user: int = num(50, 2, 100_000)  # item graphs use each user's latest events

@@ -81,6 +81,7 @@ def sources(params: CandidatesConf, with_text: bool) -> dict[str, Source]:
         item_knn,
         neighbours,
         popular,
+        returning,
         segment_popular,
         transitions,
         trending,
@@ -90,6 +91,7 @@ def sources(params: CandidatesConf, with_text: bool) -> dict[str, Source]:
              "ease": ease.candidates, "neighbours": neighbours.candidates, "als": als.candidates,
              "category_popular": category_popular.candidates, "trending": trending.candidates,
              "segment_popular": segment_popular.candidates, "popular": popular.candidates,
+             "returning": returning.candidates,
              "content": content.candidates}
     enabled = [s for s in params.sources if s != "content" or with_text]
     return {name: every[name] for name in enabled}
