@@ -135,11 +135,14 @@ class ExamplesConf:
 
 RECALL_SOURCES = ("covisit", "transitions", "item_knn", "ease", "neighbours", "als", "category_popular", "trending",
                   "segment_popular", "popular", "returning", "content")
+# `returning` is off unless listed: it lifted ML-100k's published lists by 8% but cost
+# Taobao's and ml-latest-small's as much (bench/RESULTS.md, "The chart of return visits")
+DEFAULT_SOURCES = tuple(s for s in RECALL_SOURCES if s != "returning")
 
 
 @dataclass(frozen=True)
 class CandidatesConf:
-    sources: tuple[str, ...] = RECALL_SOURCES  # recall sources to run ("content" needs item text)
+    sources: tuple[str, ...] = DEFAULT_SOURCES  # recall sources to run ("content" needs item text)
     per_source: int = num(50, 1, 100_000)  # each source's best items per user kept for ranking
     # A source's rank r reaches the ranker (and its untrained fusions) as 1 / (rank_offset + r),
     # reciprocal-rank fusion's constant. 2 ranked the stored lists of three backtests better
