@@ -25,18 +25,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from blend_bound import arguments, each_night, ndcg, read_log
+from neighbours import ranked
 
 from shoprank.baselines import ease
 
 SIGMAS = (0.5, 1.0, 2.0)
 FUSED = ("chart", "returning", "returning slot", "stage 1.0")
-
-
-def ranked(s: np.ndarray, known: np.ndarray, n: int = 200) -> np.ndarray:
-    """The n best items by `s`, the user's own excluded."""
-    s = s.astype(np.float64)
-    s[known] = -np.inf
-    return np.argsort(-s, kind="stable")[:n]
 
 
 def counts(items: pd.Series, n_items: int) -> np.ndarray:
@@ -68,15 +62,15 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
         if not truth:
             continue
         weight = 1 / (1 + np.arange(len(known)) / 20)
-        lists = {name: ranked(c, known) for name, c in charts.items()} | {"ease": ranked(weight @ b[known], known)}
+        lists = {name: ranked(c, known, 200) for name, c in charts.items()} | {"ease": ranked(weight @ b[known], known, 200)}
         for s in SIGMAS:
             near = np.exp(-0.5 * ((taker - np.log1p(len(known))) / s) ** 2)
-            lists[f"stage {s}"] = ranked(np.bincount(win.j.to_numpy(), near, n_items), known)
+            lists[f"stage {s}"] = ranked(np.bincount(win.j.to_numpy(), near, n_items), known, 200)
         for name in FUSED:
             f = np.zeros(n_items)
             for part in (name, "ease"):
                 f[lists[part]] += 1 / np.arange(1, len(lists[part]) + 1)
-            lists[f"rrf {name}+ease"] = ranked(f, known)
+            lists[f"rrf {name}+ease"] = ranked(f, known, 200)
         out.append({"t": t} | {name: ndcg(list(s[:10]), truth) for name, s in lists.items()})
     return out
 
