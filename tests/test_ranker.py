@@ -225,6 +225,27 @@ def test_the_best_of_many_starts_on_a_few_lists_must_clear_a_higher_bar():
     assert pick_start(on_many, "weighted_fusion", 1.0, 600) == "source:covisit"
 
 
+def _paired(v, base):
+    d = np.asarray(v) - np.asarray(base)
+    return float(np.mean(v)), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def test_the_weighted_fusion_is_the_start_unless_a_rival_beats_it_beyond_noise():
+    from shoprank.ml.train import choose_start
+
+    n = 100
+    weighted = np.random.default_rng(7).uniform(0.0, 0.4, n)
+    within = weighted + 0.01 + 0.1 * np.tile([1.0, -1.0], n // 2)  # leads by 0.01, one standard error
+    beyond = weighted + 0.05 + 0.01 * np.tile([1.0, -1.0], n // 2)  # leads by 0.05, fifty errors
+
+    def start(fusion):
+        return choose_start({"weighted_fusion": weighted, "fusion": fusion, "source:a": weighted - 0.01},
+                            _paired, len, 1.0)
+
+    assert start(within) == "weighted_fusion"  # the plain fusion's point lead is noise
+    assert start(beyond) == "fusion"
+
+
 def _history(*epochs):
     """Training history: epoch 0 (the start) then (phase, val NDCG[, gain's standard error]) per epoch."""
     return [{"epoch": 0, "phase": "prior", "val_ndcg": epochs[0], "gain_se": 0.0}] + [

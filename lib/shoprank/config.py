@@ -218,10 +218,9 @@ class TrainConf:
     loss: str = choice("listwise", ("listwise", "binary"))
     # The lists the untrained start is chosen on: every labelled list ("all": training
     # windows too; next to nothing is fitted, so more lists only cut the luck of a small
-    # validation window) or the validation window's alone. The start is the better fusion
-    # of the sources unless one source beats it there beyond min_gain_se, raised for being
-    # the best of many starts on few lists (ml.train.selection_bar); then the validation
-    # window's own best, if it beats that start there by as much.
+    # validation window) or the validation window's alone. The start is the weighted
+    # fusion of the sources unless another start beats it there beyond min_gain_se, raised
+    # for being the best of many starts on few lists (ml.train.selection_bar).
     prior_lists: str = choice("all", ("all", "validation"))
     # A rival start, or a trained epoch, replaces the start only if its validation gain
     # exceeds this many standard errors of the paired per-list gain, raised to keep the
