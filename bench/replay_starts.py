@@ -7,11 +7,13 @@ their NDCG@10, then the start the pooled rule (best on all labelled lists; the v
 window's override is left out) picks without the weighted fusion and with it (one power
 at a time), and that pick's NDCG on validation. Last, the start training picks with the
 night's own fusion power (the weighted fusion judged cross-fitted on the training windows, as
-training does): the anchor (the better fusion), the best start on all labelled lists and
-then on validation alone, each with its paired gain over the start so far, its standard
-error and the bar it must clear (`selection_bar`), and the start; at the end,
-each night's start (replayed and stored) scored on the next night's validation lists, the
-week after (when label windows and nights are as far apart, the week the start would serve). The training-window lists are the
+training does): the best start on all labelled lists with its paired gain over the anchor
+(the weighted fusion), its standard error and the bar it must clear (`selection_bar`), and
+the start; beside it the rule before 2026-12-06 (the better fusion as anchor, then the
+validation window's own best beyond noise there); at the end, each night's start
+(replayed, stored, the weighted fusion, the earlier rule's) scored on the next night's
+validation lists, the week after (when label windows and nights are as far apart, the
+week the start would serve). The training-window lists are the
 whole candidate sets ("judge", as training does when they exist) or, with `--part
 train`, the sampled training lists: run both to see which judges the starts better. The
 weighted fusion's weights come from the training windows only, so its validation column
@@ -28,6 +30,10 @@ start training may pick). `--top M...` scores the fusion of the M sources best o
 training windows (equal weights: a hard cut where the weighted fusion shrinks), and
 `--combsum` the sum of the sources' standardised scores (CombSUM: a source's confidence
 counts, not only its order), plain and with the weighted fusion's weights; neither is a start.
+`--copies S...` scores the weighted fusion with each source's weight divided by how many
+copies of it the fusion holds (1 + the share of its top k that each other source also
+ranks in its top k, to the power S; label-free), so that sources ranking alike share one
+weight, on this week's lists and (the night's weights) a night later.
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -79,6 +85,40 @@ def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k
     return w
 
 
+def overlaps(spec, ds, depth: int) -> np.ndarray:
+    """[S, S] mean share of source s's top `depth` candidates that source t also ranks in its
+    top `depth`, over the lists of `ds` (sources in `_sources` order; label-free)."""
+    cols = [i for i, n in enumerate(spec.feature_names) if n.startswith("inv_rank_")]
+    total, lists = np.zeros((len(cols), len(cols))), 0
+    for b in ds:
+        x = b["features"].numpy()[..., cols]  # [B, N, S]; 0 where a source did not find the item
+        x = np.where(b["mask"].numpy()[..., None], x, 0.0)
+        kth = -np.sort(-x, axis=1)[:, min(depth, x.shape[1]) - 1, :]  # [B, S]
+        top = (x >= kth[:, None, :]) & (x > 0)  # [B, N, S]: in the source's top `depth`
+        both = np.einsum("bns,bnt->bst", top.astype(np.float64), top.astype(np.float64))
+        size = np.maximum(top.sum(axis=1), 1)[:, :, None]  # [B, S, 1]
+        total += (both / size).sum(axis=0)
+        lists += len(x)
+    return total / max(lists, 1)
+
+
+def copy_weights(names: list[str], quality: dict[str, float], power: float, overlap: np.ndarray,
+                 sharp: float) -> dict[str, float]:
+    """The weighted fusion's weights, each divided by how many copies of its source the
+    fusion holds (1 + the overlap of its top list with each other source's, to `sharp`):
+    a source fused twice weighs what it weighed once."""
+    from shoprank.ml.model import source_weights
+
+    w = source_weights(names, quality, power)
+    if not w:
+        return w
+    sim = np.clip(overlap, 0, 1) ** sharp
+    np.fill_diagonal(sim, 1.0)
+    copies = sim.sum(axis=1)
+    a = np.array([w[n] for n in names]) / copies
+    return dict(zip(names, a * len(a) / a.sum(), strict=True))
+
+
 def score_sum(spec, weight: dict[str, float]) -> np.ndarray:
     """Wide weights [F, 1] summing each source's standardised score by `weight` (CombSUM)."""
     names = list(spec.feature_names)
@@ -123,12 +163,21 @@ def across_nights(seen: dict[str, list[np.ndarray]], min_gain_se: float) -> tupl
         f"bar {selection_bar(min_gain_se, len(on) - 1, n):.2f} standard errors")
 
 
-def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
-    """(A line on the start training picks on this night (its own fusion power) and its tests, the start)."""
+def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str, str]:
+    """(A line on the start training picks on this night (its own fusion power) and its tests,
+    the start, the start the rule before 2026-12-06 picked: the better fusion as anchor, then
+    the validation window's own best beyond noise there)."""
     from shoprank.ml.model import weighted_prior
-    from shoprank.ml.train import cross_fitted, pick_prior, pick_start, selection_bar
+    from shoprank.ml.train import (
+        ANCHOR,
+        choose_start,
+        cross_fitted,
+        pick_prior,
+        pick_start,
+        selection_bar,
+    )
 
-    power = meta["params"]["fusion_power"]
+    power, min_gain_se = meta["params"]["fusion_power"], meta["params"]["min_gain_se"]
     on = {n: v for n, v in got.items() if not n.startswith(NOT_STARTS)}
     in_sample = got.get(f"weighted_fusion^{power:g}") or judge(
         model, weighted_prior(spec, quality, power), lists, k)  # judged already when --powers holds it
@@ -136,23 +185,24 @@ def start_line(spec, meta, model, lists, got, quality, k) -> tuple[str, str]:
         {s: got[f"source:{s}"]["train"] for s in quality}, lambda v: float(v.mean()),
         lambda q: weighted_prior(spec, q, power), lambda w: judge(model, w, {"train": lists["train"]}, k)["train"])}
     labelled = {n: np.concatenate([v["train"], v["validation"]]) for n, v in on.items()}
-    anchor = pick_prior({n: float(labelled[n].mean()) for n in ("fusion", "weighted_fusion")})
 
     def test(on_lists: dict[str, np.ndarray], base: str) -> tuple[str, str]:
         """(the start, how the best rival fared against `base` on these lists)."""
         got = {n: paired(v, on_lists[base]) for n, v in on_lists.items()}
         rival, bar = pick_prior({n: v[0] for n, v in got.items()}), selection_bar(
-            meta["params"]["min_gain_se"], len(got) - 1, len(on_lists[base]))
-        return pick_start(got, base, meta["params"]["min_gain_se"], len(on_lists[base])), (
+            min_gain_se, len(got) - 1, len(on_lists[base]))
+        return pick_start(got, base, min_gain_se, len(on_lists[base])), (
             f"{rival} {got[rival][0] - got[base][0]:+.4f} ± {got[rival][1]:.4f} on {len(on_lists[base])} lists, "
             f"bar {bar:.2f} standard errors")
 
+    start, how = choose_start(labelled, paired, len, min_gain_se), test(labelled, ANCHOR)[1]
+    anchor = pick_prior({n: float(labelled[n].mean()) for n in ("fusion", "weighted_fusion")})
     prior, first = test(labelled, anchor)
-    start, second = test({n: v["validation"] for n, v in on.items()}, prior)
+    earlier, second = test({n: v["validation"] for n, v in on.items()}, prior)
     return (f"weighted fusion on the training windows cross-fitted {on['weighted_fusion']['train'].mean():.4f} "
-            f"(in sample {in_sample['train'].mean():.4f}); start (fusion power {power:g}): anchor {anchor}, "
-            f"best on all lists {first}: {prior}; on validation {second}: {start} "
-            f"(stored: {meta['history'][0]['prior']})"), start
+            f"(in sample {in_sample['train'].mean():.4f}); start (fusion power {power:g}): best on all lists "
+            f"{how}: {start} (stored: {meta['history'][0]['prior']}); the rule before 2026-12-06: anchor {anchor}, "
+            f"best on all lists {first}: {prior}; on validation {second}: {earlier}"), start, earlier
 
 
 def main() -> None:
@@ -169,6 +219,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, nargs="*", default=[],
                     help="also score the fusion of the M sources best on the training windows")
     ap.add_argument("--combsum", action="store_true", help="also score the sum of standardised source scores")
+    ap.add_argument("--copies", type=float, nargs="*", default=[],
+                    help="also score the weighted fusion discounted by copies (overlap to these powers)")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
@@ -188,6 +240,7 @@ def main() -> None:
     totals: dict[str, list[np.ndarray]] = {}
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
+    prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
@@ -219,6 +272,20 @@ def main() -> None:
             got["combsum"] = judge(model, score_sum(spec, dict.fromkeys(quality, 1.0)), lists, args.k)
             got["combsum_weighted"] = judge(model, score_sum(spec, source_weights(
                 list(quality), quality, meta["params"]["fusion_power"])), lists, args.k)
+        if args.copies:
+            from shoprank.ml.model import _sources
+            names = _sources(spec)
+            overlap = overlaps(spec, lists["train"], args.k)
+            power = meta["params"]["fusion_power"]
+            print("  overlap of top lists: " + ", ".join(
+                f"{s} {overlap[i].sum() - 1:.2f}" for i, s in enumerate(names)))
+            for sharp in args.copies:
+                w = copy_weights(names, quality, power, overlap, sharp)
+                got[f"weighted_copies^{sharp:g}"] = judge(model, _wide(spec, w), lists, args.k)
+                before_copies = prev_copies.get(f"copies^{sharp:g}")
+                if before_copies is not None:
+                    v = judge(model, _wide(spec, before_copies), {"validation": lists["validation"]}, args.k)
+                    totals.setdefault(f"copies^{sharp:g}, a night later", []).append(v["validation"])
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
@@ -236,13 +303,19 @@ def main() -> None:
         for label, pick in picks.items():
             print(f"  pooled pick {label}: {pick} (validation {got[pick]['validation'].mean():.4f})")
             totals.setdefault(f"pick {label}", []).append(got[pick]["validation"])
-        line, start = start_line(spec, meta, model, lists, got, quality, args.k)
+        line, start, earlier = start_line(spec, meta, model, lists, got, quality, args.k)
         print("  " + line)
         for how, (name, q, power) in before.items():  # the night before's pick on this week's lists
             v = judge(model, start_kernel(spec, name, q, power), {"validation": lists["validation"]}, args.k)["validation"]
             totals.setdefault(f"{how} start, a night later", []).append(v)
+            print(f"  the night before's {how} start ({name}) on these validation lists: {v.mean():.4f}")
         power = meta["params"]["fusion_power"]
-        before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power)}
+        if args.copies:
+            prev_copies = {f"copies^{sharp:g}": copy_weights(names, quality, power, overlap, sharp)
+                           for sharp in args.copies}
+        before = {"replayed": (start, quality, power), "stored": (meta["history"][0]["prior"], quality, power),
+                  "weighted fusion": ("weighted_fusion", quality, power),
+                  "rule before 2026-12-06": (earlier, quality, power)}
         if args.across_nights:
             weighted = got.get(f"weighted_fusion^{power:g}") or judge(  # judged already when --powers holds it
                 model, weighted_prior(spec, quality, power), {"validation": lists["validation"]}, args.k)
