@@ -186,9 +186,9 @@ def choose_start(labelled: dict[str, np.ndarray], paired: Callable[[np.ndarray, 
     `paired(v, base)`: (NDCG of `v`, standard error of its per-list gain over `base`) and
     `count(v)`: how many lists, both over every rank's lists. Neither which fusion
     anchors nor an override by the validation window's own best is chosen on the lists
-    any more: replayed on eleven stored backtests, each night's start scored on the next
-    night's validation lists (the week it served), the weighted fusion served every night
-    matched or beat the starts those rules picked on ten of them. The weighted fusion's
+    any more: replayed on ten stored backtests (`bench/replay_starts.py`), each night's
+    start scored on the next night's validation lists (the week it served), this rule
+    ranked those weeks at least as well as those rules on all ten (better on seven). The weighted fusion's
     cross-fitted figure, from noisier weights than the served ones, let the plain fusion
     anchor nights where the weighted one served better (ml-latest-small's twelve nights:
     0.1295 against 0.1487), and the validation window's best on ~30 lists served
