@@ -105,6 +105,18 @@ def test_shipped_dataset_configs_load():
         assert cfg.input.actions_path
 
 
+def test_returning_is_off_unless_listed():
+    """`returning` lifted one dataset and cost two (bench/RESULTS.md): no shipped config runs
+    it by default, every other source runs, and listing it turns it on."""
+    from shoprank.config import RECALL_SOURCES
+    for name in ("local", "cluster", "taobao", "movielens", "ml100k"):
+        sources = load_config(f"conf/{name}.toml").candidates.sources
+        assert "returning" not in sources, name
+    assert Config().candidates.sources == tuple(s for s in RECALL_SOURCES if s != "returning")
+    listed = load_config("conf/local.toml", ["candidates.sources=[\"popular\", \"returning\"]"])
+    assert listed.candidates.sources == ("popular", "returning")
+
+
 def test_workdir_resolves_the_config_and_its_relative_paths(tmp_path, monkeypatch):
     from shoprank.cli import main
 

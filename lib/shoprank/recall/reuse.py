@@ -51,21 +51,29 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def _digest(df: DataFrame, columns: list[str]) -> list:
-    """Order-free digest of a frame's rows: count, sum and xor of a 64-bit row hash."""
-    h = F.xxhash64(*columns)
-    row = df.agg(F.count(F.lit(1)), F.sum((h % 1_000_000_007).cast("long")), F.bit_xor(h)).first()
+def _parts(h, prefix: str) -> list:
+    """Order-free digest of rows by their 64-bit hash `h`: count, sum and xor; sums and xors
+    of groups' parts are the parts of their union."""
+    return [F.count(F.lit(1)).alias(f"{prefix}n"), F.sum((h % 1_000_000_007).cast("long")).alias(f"{prefix}s"),
+            F.bit_xor(h).alias(f"{prefix}x")]
+
+
+def _totals(df: DataFrame, *prefixes: str) -> list[int]:
+    row = df.agg(*(agg(F.col(f"{p}{c}")) for p in prefixes for c, agg in
+                   (("n", F.sum), ("s", F.sum), ("x", F.bit_xor)))).first()
     return [int(v or 0) for v in row]
 
 
 def data_digest(inputs: RecallInputs) -> str:
-    """What an event-based source reads, digested (a named step: three aggregations)."""
+    """What an event-based source reads, digested (a named step: two aggregations). The
+    events are read once: digested per item, and those items select the allowed ones."""
     events = inputs.history
-    items = events.select("item_id").distinct()
     read = sorted(c for c in events.columns if c not in UNREAD)
-    parts = {"events": _digest(events, read),
-             "users": _digest(inputs.users.select("user_id"), ["user_id"]),
-             "allowed": _digest(inputs.allowed.join(items, "item_id", "left_semi"), ["item_id"])}
+    per_item = events.groupBy("item_id").agg(*_parts(F.xxhash64(*read), "e"))
+    allowed = inputs.allowed.groupBy("item_id").agg(*_parts(F.xxhash64("item_id"), "a"))
+    digests = _totals(per_item.join(allowed, "item_id", "left"), "e", "a")
+    users = inputs.users.select("user_id").agg(*_parts(F.xxhash64("user_id"), "u"))
+    parts = {"events": digests[:3], "users": _totals(users, "u"), "allowed": digests[3:]}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
