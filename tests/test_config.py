@@ -3,7 +3,7 @@ import typing
 
 import pytest
 
-from shoprank.config import Config, load_config
+from shoprank.config import RECALL_SOURCES, Config, load_config
 from shoprank.errors import ConfigError
 
 
@@ -108,7 +108,6 @@ def test_shipped_dataset_configs_load():
 def test_returning_is_off_unless_listed():
     """`returning` lifted one dataset and cost two (bench/RESULTS.md): no shipped config runs
     it by default, every other source runs, and listing it turns it on."""
-    from shoprank.config import RECALL_SOURCES
     for name in ("local", "cluster", "taobao", "movielens", "ml100k"):
         sources = load_config(f"conf/{name}.toml").candidates.sources
         assert "returning" not in sources, name

@@ -188,9 +188,9 @@ def choose_start(labelled: dict[str, np.ndarray], paired: Callable[[np.ndarray, 
     anchors nor an override by the validation window's own best is chosen on the lists
     any more: replayed on ten stored backtests (`bench/replay_starts.py`), each night's
     start scored on the next night's validation lists (the week it served), this rule
-    ranked those weeks at least as well as those rules on all ten (better on seven). The weighted fusion's
-    cross-fitted figure, from noisier weights than the served ones, let the plain fusion
-    anchor nights where the weighted one served better (ml-latest-small's twelve nights:
+    ranked those weeks at least as well as those rules on all ten (better on seven). The
+    weighted fusion's cross-fitted figure, from noisier weights than the served ones, let
+    the plain fusion anchor nights where the weighted one served better (ml-latest-small's twelve nights:
     0.1295 against 0.1487), and the validation window's best on ~30 lists served
     `category_popular` on one ML-100k night (0.154 the week after, the fusion 0.224)."""
     return pick_start({n: paired(v, labelled[ANCHOR]) for n, v in labelled.items()}, ANCHOR, min_gain_se,

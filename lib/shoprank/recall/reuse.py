@@ -59,6 +59,7 @@ def _parts(h, prefix: str) -> list:
 
 
 def _totals(df: DataFrame, *prefixes: str) -> list[int]:
+    """The parts named by each prefix (`_parts`) summed over `df`'s rows, in one aggregation."""
     row = df.agg(*(agg(F.col(f"{p}{c}")) for p in prefixes for c, agg in
                    (("n", F.sum), ("s", F.sum), ("x", F.bit_xor)))).first()
     return [int(v or 0) for v in row]
