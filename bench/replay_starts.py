@@ -33,7 +33,11 @@ counts, not only its order), plain and with the weighted fusion's weights; neith
 `--copies S...` scores the weighted fusion with each source's weight divided by how many
 copies of it the fusion holds (1 + the share of its top k that each other source also
 ranks in its top k, to the power S; label-free), so that sources ranking alike share one
-weight, on this week's lists and (the night's weights) a night later.
+weight, on this week's lists and (the night's weights) a night later. `--segments M`
+scores a weighted fusion per half of the users (split at the training lists' median
+history length): each half's source quality is its own lists' NDCG shrunk towards all
+lists' by M pseudo-lists, so a chart can lead for light users and a personal source for
+heavy ones; this week's lists and a night later.
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -117,6 +121,24 @@ def copy_weights(names: list[str], quality: dict[str, float], power: float, over
     copies = sim.sum(axis=1)
     a = np.array([w[n] for n in names]) / copies
     return dict(zip(names, a * len(a) / a.sum(), strict=True))
+
+
+def user_events(spec, ds) -> np.ndarray:
+    """Each list's user history length (its `log_user_events` feature), in list order."""
+    i = spec.feature_names.index("log_user_events")
+    return np.concatenate([b["features"].numpy()[:, 0, i] for b in ds])
+
+
+def halves(model, spec, cut: float, weights: tuple[dict, dict], ds, events: np.ndarray, k: int) -> np.ndarray:
+    """Per-list NDCG@k of the fusion per half: `weights[0]` for users at or below `cut`."""
+    from shoprank.ml.model import weighted_prior
+
+    heavy = events > cut
+    out = np.zeros(len(events))
+    for half, q in enumerate(weights):
+        v = judge(model, weighted_prior(spec, q, 2.0), {"x": ds}, k)["x"]
+        out[heavy == bool(half)] = v[heavy == bool(half)]
+    return out
 
 
 def score_sum(spec, weight: dict[str, float]) -> np.ndarray:
@@ -221,6 +243,8 @@ def main() -> None:
     ap.add_argument("--combsum", action="store_true", help="also score the sum of standardised source scores")
     ap.add_argument("--copies", type=float, nargs="*", default=[],
                     help="also score the weighted fusion discounted by copies (overlap to these powers)")
+    ap.add_argument("--segments", type=float, default=None, metavar="M",
+                    help="also score a weighted fusion per half of the users (quality shrunk by M lists)")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
@@ -241,6 +265,7 @@ def main() -> None:
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
+    prev_halves = None  # the night before's (cut, weights per half) (--segments)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
@@ -286,6 +311,18 @@ def main() -> None:
                 if before_copies is not None:
                     v = judge(model, _wide(spec, before_copies), {"validation": lists["validation"]}, args.k)
                     totals.setdefault(f"copies^{sharp:g}, a night later", []).append(v["validation"])
+        if args.segments is not None:
+            events = {part: user_events(spec, ds) for part, ds in lists.items()}
+            cut, on_train = float(np.median(events["train"])), {s: got[f"source:{s}"]["train"] for s in quality}
+            weights = tuple({s: (v[(events["train"] > cut) == bool(h)].sum() + args.segments * quality[s])
+                             / (((events["train"] > cut) == bool(h)).sum() + args.segments)
+                             for s, v in on_train.items()} for h in (0, 1))
+            got["weighted_halves"] = {part: halves(model, spec, cut, weights, ds, events[part], args.k)
+                                      for part, ds in lists.items()}
+            if prev_halves is not None:
+                totals.setdefault("weighted halves, a night later", []).append(halves(
+                    model, spec, *prev_halves, lists["validation"], events["validation"], args.k))
+            prev_halves = (cut, weights)
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
