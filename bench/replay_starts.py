@@ -129,14 +129,23 @@ def user_events(spec, ds) -> np.ndarray:
     return np.concatenate([b["features"].numpy()[:, 0, i] for b in ds])
 
 
-def halves(model, spec, cut: float, weights: tuple[dict, dict], ds, events: np.ndarray, k: int) -> np.ndarray:
+def half_quality(on_train: dict[str, np.ndarray], heavy: np.ndarray, quality: dict[str, float],
+                 shrink: float) -> tuple[dict, dict]:
+    """Each source's NDCG on the light and on the heavy half's training lists, shrunk towards
+    its NDCG on all of them (`quality`) by `shrink` pseudo-lists."""
+    return tuple({s: (v[heavy == h].sum() + shrink * quality[s]) / ((heavy == h).sum() + shrink)
+                  for s, v in on_train.items()} for h in (False, True))
+
+
+def halves(model, spec, cut: float, weights: tuple[dict, dict], power: float, ds, events: np.ndarray,
+           k: int) -> np.ndarray:
     """Per-list NDCG@k of the fusion per half: `weights[0]` for users at or below `cut`."""
     from shoprank.ml.model import weighted_prior
 
     heavy = events > cut
     out = np.zeros(len(events))
     for half, q in enumerate(weights):
-        v = judge(model, weighted_prior(spec, q, 2.0), {"x": ds}, k)["x"]
+        v = judge(model, weighted_prior(spec, q, power), {"x": ds}, k)["x"]
         out[heavy == bool(half)] = v[heavy == bool(half)]
     return out
 
@@ -265,7 +274,7 @@ def main() -> None:
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
-    prev_halves = None  # the night before's (cut, weights per half) (--segments)
+    prev_halves = None  # the night before's (cut, weights per half, power) (--segments)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
         raw = meta["params"]["spec"]
@@ -313,16 +322,15 @@ def main() -> None:
                     totals.setdefault(f"copies^{sharp:g}, a night later", []).append(v["validation"])
         if args.segments is not None:
             events = {part: user_events(spec, ds) for part, ds in lists.items()}
-            cut, on_train = float(np.median(events["train"])), {s: got[f"source:{s}"]["train"] for s in quality}
-            weights = tuple({s: (v[(events["train"] > cut) == bool(h)].sum() + args.segments * quality[s])
-                             / (((events["train"] > cut) == bool(h)).sum() + args.segments)
-                             for s, v in on_train.items()} for h in (0, 1))
-            got["weighted_halves"] = {part: halves(model, spec, cut, weights, ds, events[part], args.k)
+            cut, power = float(np.median(events["train"])), meta["params"]["fusion_power"]
+            weights = half_quality({s: got[f"source:{s}"]["train"] for s in quality}, events["train"] > cut,
+                                   quality, args.segments)
+            got["weighted_halves"] = {part: halves(model, spec, cut, weights, power, ds, events[part], args.k)
                                       for part, ds in lists.items()}
             if prev_halves is not None:
                 totals.setdefault("weighted halves, a night later", []).append(halves(
                     model, spec, *prev_halves, lists["validation"], events["validation"], args.k))
-            prev_halves = (cut, weights)
+            prev_halves = (cut, weights, power)
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
