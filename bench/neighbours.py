@@ -13,7 +13,9 @@ backtest scores a night (NDCG@10 of the items a user the shop knew took first in
   (`^p`: every user, the similarity raised to the power p);
 - `neighbours`: the `neighbours` source as shipped, `uknn recent all` in item form (an
   items x items matrix, each item's 200 largest weights kept), a user's items weighing as
-  in the `ease` source; `unpruned`: every weight kept;
+  in the `ease` source; `unpruned`: every weight kept; `neighbours kept n`: n kept;
+  `unpruned idf`: users alike by tf-idf cosine (rarer shared items count more);
+  `unpruned 1/|x|^2`: each neighbour's items weighing 1 / |x_v|^2 (heavy users less);
 - `rrf a+b`: reciprocal-rank fusion of those lists (each list's top 200);
 - `ease in chart n`: EASE's order over the chart's top n items only (a hard gate).
 
@@ -32,6 +34,7 @@ from blend_bound import arguments, chart, each_night, ndcg, read_log, versus_bes
 
 from shoprank.baselines import ease
 
+KEPT = (200, 500, 1000, 2000)  # each item's largest weights kept (the source's neighbours_kept)
 KS = (20, 100, 0)  # neighbours kept; 0: every user
 POWERS = (2, 4, 8)  # every user, similarity raised to this power
 GATES = (50, 200)  # the chart's top n items EASE may order
@@ -76,9 +79,20 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
     b = ease.weights(x.T @ x, lam)
     full = xn.T @ recent  # item j -> item i: users who had j and took i lately, each 1 / |x_v|
     np.fill_diagonal(full, 0.0)
-    kept = np.zeros_like(full)
-    r, c, w = ease.pruned(full, 200)
-    kept[r, c] = w
+    df = x.sum(axis=0)
+    idf = np.log((len(users) + 1) / (df + 1)).astype(np.float32)
+    xi = x * idf
+    xi /= np.maximum(np.linalg.norm(xi, axis=1), 1e-9)[:, None]
+    full_idf = xi.T @ recent  # the same, users alike by their rarer items (tf-idf cosine)
+    np.fill_diagonal(full_idf, 0.0)
+    xs = x / np.maximum(np.linalg.norm(x, axis=1), 1e-9)[:, None] ** 2  # |x_v|^-2: heavy users count less
+    full_sq = xs.T @ recent
+    np.fill_diagonal(full_sq, 0.0)
+    kept = {}
+    for n_kept in KEPT:
+        kept[n_kept] = np.zeros_like(full)
+        r, c, w = ease.pruned(full, n_kept)
+        kept[n_kept][r, c] = w
     by_user = dict(tuple(past.sort_values(["u", "t", "j"], ascending=[True, False, True]).groupby("u")))
     targets = list(nxt[nxt.u.isin(by_user)].groupby("u").j.apply(set).items())
     near = {k: top_k(sim[[users[u] for u, _ in targets]], k) for k in KS}
@@ -91,8 +105,12 @@ def night(log: pd.DataFrame, n_items: int, t: pd.Timestamp, horizon: pd.Timedelt
         weight = 1 / (1 + np.arange(len(known)) / 20)
         listed = np.array([j for j in charted if j not in set(known)], int)
         lists = {"chart": listed, "ease": ranked(weight @ b[known], known, 200),
-                 "neighbours": ranked(weight @ kept[known], known, 200),
-                 "unpruned": ranked(weight @ full[known], known, 200)}
+                 "neighbours": ranked(weight @ kept[200][known], known, 200),
+                 "unpruned": ranked(weight @ full[known], known, 200),
+                 "unpruned idf": ranked(weight @ full_idf[known], known, 200),
+                 "unpruned 1/|x|^2": ranked(weight @ full_sq[known], known, 200)}
+        lists |= {f"neighbours kept {n_kept}": ranked(weight @ kept[n_kept][known], known, 200)
+                  for n_kept in KEPT if n_kept != 200}
         for k in KS:
             lists[f"uknn {k or 'all'}"] = ranked(near[k][n] @ x, known)
             lists[f"uknn recent {k or 'all'}"] = ranked(near[k][n] @ recent, known)

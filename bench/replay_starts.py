@@ -37,7 +37,10 @@ weight, on this week's lists and (the night's weights) a night later. `--segment
 scores a weighted fusion per half of the users (split at the training lists' median
 history length): each half's source quality is its own lists' NDCG shrunk towards all
 lists' by M pseudo-lists, so a chart can lead for light users and a personal source for
-heavy ones; this week's lists and a night later.
+heavy ones; this week's lists and a night later (`--split-by` another user feature,
+e.g. `log_user_idle`). `--greedy` scores the equal-weight fusion of the sources forward
+selection picks on the training windows (add the source that best lifts the fusion
+there, while it does), this week and a night later.
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -54,7 +57,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 # Fusions scored beside the starts, never rivals in the start's tests.
-NOT_STARTS = ("weighted", "learned", "top", "combsum")
+NOT_STARTS = ("weighted", "learned", "top", "combsum", "greedy")
 
 
 def judge(model, weights, lists: dict, k: int) -> dict[str, np.ndarray]:
@@ -87,6 +90,29 @@ def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k
         if not moved:
             break
     return w
+
+
+def greedy(model, spec, lists: dict, k: int, names: list[str]) -> list[str]:
+    """Sources chosen by forward selection: from none, add the source whose equal-weight
+    fusion with those chosen ranks the training-window lists best (NDCG@k), while that
+    improves it. Complementary sources can win where the best ones alone are alike."""
+    chosen: list[str] = []
+    best = -1.0
+    while len(chosen) < len(names):
+        tried = {s: float(judge(model, _subset(spec, chosen + [s], names), {"train": lists["train"]},
+                                k)["train"].mean()) for s in names if s not in chosen}
+        s = max(tried, key=tried.get)
+        if tried[s] <= best + 1e-6:
+            break
+        chosen, best = chosen + [s], tried[s]
+    return chosen
+
+
+def _subset(spec, chosen: list[str], names: list[str]) -> np.ndarray:
+    """Wide weights of the equal-weight fusion of `chosen` (the others a hundredth: tie-breaks)."""
+    from shoprank.ml.model import _wide
+
+    return _wide(spec, {s: 1.0 if s in chosen else 0.01 for s in names})
 
 
 def overlaps(spec, ds, depth: int) -> np.ndarray:
@@ -123,9 +149,9 @@ def copy_weights(names: list[str], quality: dict[str, float], power: float, over
     return dict(zip(names, a * len(a) / a.sum(), strict=True))
 
 
-def user_events(spec, ds) -> np.ndarray:
-    """Each list's user history length (its `log_user_events` feature), in list order."""
-    i = spec.feature_names.index("log_user_events")
+def user_feature(spec, ds, name: str) -> np.ndarray:
+    """Each list's user feature `name` (e.g. `log_user_events`, its history length), in list order."""
+    i = spec.feature_names.index(name)
     return np.concatenate([b["features"].numpy()[:, 0, i] for b in ds])
 
 
@@ -254,6 +280,10 @@ def main() -> None:
                     help="also score the weighted fusion discounted by copies (overlap to these powers)")
     ap.add_argument("--segments", type=float, default=None, metavar="M",
                     help="also score a weighted fusion per half of the users (quality shrunk by M lists)")
+    ap.add_argument("--split-by", default="log_user_events",
+                    help="the user feature whose training-list median splits the halves (--segments)")
+    ap.add_argument("--greedy", action="store_true",
+                    help="also score the equal-weight fusion of sources chosen by forward selection")
     ap.add_argument("--learned", action="store_true",
                     help="also fit the source weights to the training windows (coordinate ascent)")
     args = ap.parse_args()
@@ -274,6 +304,7 @@ def main() -> None:
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
+    prev_greedy = None  # the night before's chosen sources (--greedy)
     prev_halves = None  # the night before's (cut, weights per half, power) (--segments)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
         meta = json.loads((args.backtest / "models" / night / "training.json").read_text())
@@ -321,7 +352,7 @@ def main() -> None:
                     v = judge(model, _wide(spec, before_copies), {"validation": lists["validation"]}, args.k)
                     totals.setdefault(f"copies^{sharp:g}, a night later", []).append(v["validation"])
         if args.segments is not None:
-            events = {part: user_events(spec, ds) for part, ds in lists.items()}
+            events = {part: user_feature(spec, ds, args.split_by) for part, ds in lists.items()}
             cut, power = float(np.median(events["train"])), meta["params"]["fusion_power"]
             weights = half_quality({s: got[f"source:{s}"]["train"] for s in quality}, events["train"] > cut,
                                    quality, args.segments)
@@ -331,6 +362,15 @@ def main() -> None:
                 totals.setdefault("weighted halves, a night later", []).append(halves(
                     model, spec, *prev_halves, lists["validation"], events["validation"], args.k))
             prev_halves = (cut, weights, power)
+        if args.greedy:
+            from shoprank.ml.model import _sources
+            picked = greedy(model, spec, lists, args.k, _sources(spec))
+            print("  forward selection: " + " + ".join(picked))
+            got["greedy_fusion"] = judge(model, _subset(spec, picked, _sources(spec)), lists, args.k)
+            if prev_greedy is not None:
+                totals.setdefault("greedy fusion, a night later", []).append(judge(
+                    model, _subset(spec, prev_greedy, _sources(spec)), {"v": lists["validation"]}, args.k)["v"])
+            prev_greedy = picked
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
             got["learned_fusion"] = judge(model, weighted_prior(spec, fitted, 1.0), lists, args.k)
