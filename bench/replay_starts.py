@@ -40,7 +40,9 @@ lists' by M pseudo-lists, so a chart can lead for light users and a personal sou
 heavy ones; this week's lists and a night later (`--split-by` another user feature,
 e.g. `log_user_idle`). `--greedy` scores the equal-weight fusion of the sources forward
 selection picks on the training windows (add the source that best lifts the fusion
-there, while it does), this week and a night later.
+there, while it does), this week and a night later. `--recent H...` scores the weighted
+fusion with each source's quality weighing a training list 0.5 ** ((window - 1) / H),
+the newest window most, this week and a night later.
 
     python bench/replay_starts.py /tmp/tb/artifacts/_backtest --powers 1 2 4 --part judge
 """
@@ -90,6 +92,24 @@ def learned(model, spec, quality: dict[str, float], power: float, lists: dict, k
         if not moved:
             break
     return w
+
+
+def list_windows(files: list[str], n_features: int) -> np.ndarray:
+    """Each labelled list's label window (1: the newest training window), in the order the
+    lists are judged (files in order, lists holding a positive)."""
+    import re
+
+    from shoprank.ml.reader import lists
+
+    return np.array([int(re.search(r"window=(\d+)", f).group(1))
+                     for f in files for *_, label in lists([f], n_features) if label.sum() > 0])
+
+
+def recent_quality(on_train: dict[str, np.ndarray], window: np.ndarray, half_life: float) -> dict[str, float]:
+    """Each source's NDCG on the training lists, a list weighing 0.5 ** ((window - 1) /
+    half_life): the newest window counts most, as the week served is newer still."""
+    w = 0.5 ** ((window - 1) / half_life)
+    return {s: float((v * w).sum() / w.sum()) for s, v in on_train.items()}
 
 
 def greedy(model, spec, lists: dict, k: int, names: list[str]) -> list[str]:
@@ -282,6 +302,9 @@ def main() -> None:
                     help="also score a weighted fusion per half of the users (quality shrunk by M lists)")
     ap.add_argument("--split-by", default="log_user_events",
                     help="the user feature whose training-list median splits the halves (--segments)")
+    ap.add_argument("--recent", type=float, nargs="*", default=[], metavar="H",
+                    help="also score the weighted fusion with source quality weighing newer windows more "
+                         "(half-life H windows)")
     ap.add_argument("--greedy", action="store_true",
                     help="also score the equal-weight fusion of sources chosen by forward selection")
     ap.add_argument("--learned", action="store_true",
@@ -304,6 +327,7 @@ def main() -> None:
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
+    prev_recent: dict[str, dict[str, float]] = {}  # the night before's recency-weighted quality (--recent)
     prev_greedy = None  # the night before's chosen sources (--greedy)
     prev_halves = None  # the night before's (cut, weights per half, power) (--segments)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
@@ -362,6 +386,17 @@ def main() -> None:
                 totals.setdefault("weighted halves, a night later", []).append(halves(
                     model, spec, *prev_halves, lists["validation"], events["validation"], args.k))
             prev_halves = (cut, weights, power)
+        if args.recent:
+            window = list_windows(files["train"], spec.n_features)
+            power = meta["params"]["fusion_power"]
+            for h in args.recent:
+                q = recent_quality({s: got[f"source:{s}"]["train"] for s in quality}, window, h)
+                got[f"weighted_recent{h:g}"] = judge(model, weighted_prior(spec, q, power), lists, args.k)
+                if f"recent{h:g}" in prev_recent:
+                    totals.setdefault(f"recent quality h={h:g}, a night later", []).append(judge(
+                        model, weighted_prior(spec, prev_recent[f"recent{h:g}"], power),
+                        {"v": lists["validation"]}, args.k)["v"])
+                prev_recent[f"recent{h:g}"] = q
         if args.greedy:
             from shoprank.ml.model import _sources
             picked = greedy(model, spec, lists, args.k, _sources(spec))
