@@ -313,6 +313,7 @@ def main() -> None:
 
     from shoprank.ml.model import (
         ModelSpec,
+        _sources,
         _wide,
         build_ranker,
         priors,
@@ -327,7 +328,7 @@ def main() -> None:
     before: dict[str, tuple[str, dict, float]] = {}  # how: (start, source quality, power) of the night before
     seen: dict[str, list[np.ndarray]] = {}  # start: its validation lists' NDCG, night by night (--across-nights)
     prev_copies: dict[str, dict[str, float]] = {}  # the night before's weights discounted by copies (--copies)
-    prev_recent: dict[str, dict[str, float]] = {}  # the night before's recency-weighted quality (--recent)
+    prev_recent: dict[float, dict[str, float]] = {}  # the night before's recency-weighted quality (--recent)
     prev_greedy = None  # the night before's chosen sources (--greedy)
     prev_halves = None  # the night before's (cut, weights per half, power) (--segments)
     for night in sorted(p.name for p in (args.backtest / "examples").iterdir()):
@@ -355,14 +356,12 @@ def main() -> None:
             totals.setdefault("power chosen cross-fitted", []).append(got[f"weighted_fusion^{chosen:g}"]["validation"])
         best_first = sorted(quality, key=lambda s: -quality[s])
         for m in args.top:
-            got[f"top{m}_fusion"] = judge(model, _wide(spec, {s: 1.0 if s in best_first[:m] else 0.01
-                                                              for s in quality}), lists, args.k)
+            got[f"top{m}_fusion"] = judge(model, _subset(spec, best_first[:m], list(quality)), lists, args.k)
         if args.combsum:
             got["combsum"] = judge(model, score_sum(spec, dict.fromkeys(quality, 1.0)), lists, args.k)
             got["combsum_weighted"] = judge(model, score_sum(spec, source_weights(
                 list(quality), quality, meta["params"]["fusion_power"])), lists, args.k)
         if args.copies:
-            from shoprank.ml.model import _sources
             names = _sources(spec)
             overlap = overlaps(spec, lists["train"], args.k)
             power = meta["params"]["fusion_power"]
@@ -392,19 +391,19 @@ def main() -> None:
             for h in args.recent:
                 q = recent_quality({s: got[f"source:{s}"]["train"] for s in quality}, window, h)
                 got[f"weighted_recent{h:g}"] = judge(model, weighted_prior(spec, q, power), lists, args.k)
-                if f"recent{h:g}" in prev_recent:
+                if h in prev_recent:
                     totals.setdefault(f"recent quality h={h:g}, a night later", []).append(judge(
-                        model, weighted_prior(spec, prev_recent[f"recent{h:g}"], power),
+                        model, weighted_prior(spec, prev_recent[h], power),
                         {"v": lists["validation"]}, args.k)["v"])
-                prev_recent[f"recent{h:g}"] = q
+                prev_recent[h] = q
         if args.greedy:
-            from shoprank.ml.model import _sources
-            picked = greedy(model, spec, lists, args.k, _sources(spec))
+            names = _sources(spec)
+            picked = greedy(model, spec, lists, args.k, names)
             print("  forward selection: " + " + ".join(picked))
-            got["greedy_fusion"] = judge(model, _subset(spec, picked, _sources(spec)), lists, args.k)
+            got["greedy_fusion"] = judge(model, _subset(spec, picked, names), lists, args.k)
             if prev_greedy is not None:
                 totals.setdefault("greedy fusion, a night later", []).append(judge(
-                    model, _subset(spec, prev_greedy, _sources(spec)), {"v": lists["validation"]}, args.k)["v"])
+                    model, _subset(spec, prev_greedy, names), {"v": lists["validation"]}, args.k)["v"])
             prev_greedy = picked
         if args.learned:
             fitted = learned(model, spec, quality, meta["params"]["fusion_power"], lists, args.k)
