@@ -438,6 +438,34 @@ def test_charts_reach_back_until_they_hold_enough_events(spark):
     assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(3))}
 
 
+def test_chart_heads_reach_past_what_each_user_had(spark):
+    """A chart's head for a reader runs down to the n-th item the user never had: the rows
+    are plain Python's walk down the chart, however many of its items the user had (none,
+    some, the whole top, the whole chart)."""
+    rng = random.Random(5)
+    charts = {c: rng.sample([f"i{k:02d}" for k in range(30)], 12) for c in ("a", "b")}
+    had = {"u0": set(), "u1": set(charts["a"][:6]), "u2": set(rng.sample(charts["a"], 5) + charts["b"][2:4]),
+           "u3": set(charts["a"])}
+    readers = [("u0", "a"), ("u1", "a"), ("u2", "a"), ("u2", "b"), ("u3", "a"), ("u3", "b")]
+    ev = interactions(spark, [(u, i, "view", 1, "c", 1.0) for u, items in had.items() for i in sorted(items)]
+                      + [("u9", "i99", "view", 1, "c", 1.0)])
+    chart_df = spark.createDataFrame([(c, i, r + 1) for c, items in charts.items() for r, i in enumerate(items)],
+                                     "chart string, item_id string, rank int")
+    readers_df = spark.createDataFrame(readers, "user_id string, chart string")
+    for n in (1, 3, 5):
+        got = {(r.user_id, r.chart, r.item_id, r.rank)
+               for r in recall.chart_heads(chart_df, readers_df, ev, n).collect()}
+        want = set()
+        for u, c in readers:
+            fresh = 0
+            for r, i in enumerate(charts[c]):
+                if fresh == n:
+                    break
+                want.add((u, c, i, r + 1))
+                fresh += i not in had[u]
+        assert got == want, n
+
+
 def test_returning_charts_only_what_users_took_on_a_later_visit(spark):
     """`returning` counts the charts' window's events taken over `return_after_hours` after
     their user's first event (even one before the window); `popular` counts them all. y is

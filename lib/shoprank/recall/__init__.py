@@ -106,6 +106,35 @@ def top_per_user(scored: DataFrame, n: int) -> DataFrame:
     return scored.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= n)
 
 
+def chart_heads(charts: DataFrame, readers: DataFrame, history: DataFrame, n: int) -> DataFrame:
+    """Each (user, chart) of `readers` (user_id, chart, ...) with the chart's rows down to
+    the `n`-th item the user never touched in `history`: (chart, rank, readers' other
+    columns, charts' other columns). `charts`: (chart, item_id, rank), rank 1, 2, ... within
+    each chart. A chart is the same for all its readers and `merge` drops what a user had,
+    so a fixed head of n would leave a heavy user few of its items (ml-latest-small's users
+    scored had touched 33 of the chart's first 50 on average); every reader reads as deep
+    as it skips. The i-th touched item of a chart, at rank r, precedes r - i untouched
+    ones: it is skipped within the head when r - i < n. Rows: n per reader plus the items
+    skipped, linear in the history."""
+    touched = history.select("user_id", "item_id").distinct()
+    at = (touched.join(charts.select("chart", "item_id", "rank"), "item_id")
+          .join(readers.select("user_id", "chart"), ["user_id", "chart"], "left_semi"))
+    i = F.row_number().over(Window.partitionBy("user_id", "chart").orderBy("rank"))
+    skips = (at.withColumn("i", i).filter(F.col("rank") - F.col("i") < n)
+             .groupBy("user_id", "chart").agg(F.count(F.lit(1)).alias("skips")))
+    depth = F.sequence(F.lit(1), F.lit(n) + F.coalesce("skips", F.lit(0)))
+    return (readers.join(skips, ["user_id", "chart"], "left").withColumn("rank", F.explode(depth)).drop("skips")
+            .join(charts, ["chart", "rank"]))
+
+
+def ranked_chart(scored: DataFrame, key: str | None, by: str) -> DataFrame:
+    """`scored` (item_id, [key], by, ...) as charts for `chart_heads`: `chart` the key (0
+    for one chart), `rank` 1, 2, ... by `by` descending, then item."""
+    chart = F.col(key) if key else F.lit(0)
+    w = Window.partitionBy(chart).orderBy(F.col(by).desc(), "item_id")
+    return scored.withColumn("chart", chart).withColumn("rank", F.row_number().over(w))
+
+
 def merge(run_date: dt.date, per_source: dict[str, DataFrame], n: int, exclude: DataFrame | None,
           allowed: DataFrame | None = None) -> DataFrame:
     """Sources -> CANDIDATES: each source's top n per user (after exclusions), one row per

@@ -1,18 +1,19 @@
 """Recall source `segment_popular`: what is popular among users like this one. Users
 are clustered by Spark MLlib K-means over what they do (activity, purchase share, and
 their shares of the shop's `segment_categories` largest categories); each segment's
-most popular recent items are its members' candidates. It gives users with little
+most popular recent items are its members' candidates (each member's down to the
+`per_source`-th it never had). It gives users with little
 history more than the global chart."""
 
 from __future__ import annotations
 
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.feature import StandardScaler, VectorAssembler
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from shoprank.materialise import materialise
-from shoprank.recall import RecallInputs
+from shoprank.recall import RecallInputs, chart_heads, ranked_chart
 
 
 def user_vectors(history: DataFrame, categories: list[str]) -> DataFrame:
@@ -50,9 +51,8 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     members = segments(inputs)
     pop = (inputs.chart().join(members, "user_id").join(inputs.allowed, "item_id", "left_semi")
            .groupBy("segment", "item_id").agg(F.countDistinct("user_id").alias("users")))
-    w = Window.partitionBy("segment").orderBy(F.col("users").desc(), "item_id")
-    top = pop.withColumn("r", F.row_number().over(w)).filter(F.col("r") <= p.per_source)
-    out = materialise(members.join(inputs.users.select("user_id"), "user_id").join(top, "segment")
-                      .select("user_id", "item_id", F.log1p("users").alias("score")))
+    readers = members.join(inputs.users.select("user_id"), "user_id").select("user_id", F.col("segment").alias("chart"))
+    heads = chart_heads(ranked_chart(pop, "segment", "users"), readers, inputs.history, p.per_source)
+    out = materialise(heads.select("user_id", "item_id", F.log1p("users").alias("score")))
     members.unpersist()
     return out
