@@ -5,6 +5,9 @@ excluded), beside the rule the recall sources follow: `popular_days` (30), reach
 to the N-th latest event when those days hold fewer (`popular_min_events`). Also: a
 decayed chart (each user's latest touch of an item weighing 0.5 ** (age / half-life)),
 and that rule's chart with the items new in the last D days (first taken then) first.
+Last, the shipped chart as the `popular` source served it before 37be4d3 (its first
+`--head` items for everyone, the user's own then removed) against now (down to the
+`--head`-th item the user never had), with how many of the head scored users had had.
 
     PYTHONPATH=lib python bench/charts.py eval-out/data/ml-100k/ml-100k.inter --run-date 1998-04-15
     PYTHONPATH=lib python bench/charts.py ../shared/data/ml-latest-small/ratings.csv --sep , \
@@ -39,10 +42,13 @@ def new_first(past: pd.DataFrame, t: pd.Timestamp, days: int, ranked: pd.Index) 
 
 
 def main() -> None:
-    a = arguments(__doc__).parse_args()
+    ap = arguments(__doc__)
+    ap.add_argument("--head", type=int, default=50, help="candidates per source (`candidates.per_source`)")
+    a = ap.parse_args()
     log = read_log(a.ratings, a.sep).sort_values("ts", kind="stable")
     step = pd.Timedelta(days=a.step_days)
     got: dict[str, list[float]] = {}
+    had: list[int] = []  # of the shipped chart's head, per scored user
     for k in range(a.nights):
         t = pd.Timestamp(a.run_date) - k * step
         past, nxt = log[log.t < t], log[(log.t >= t) & (log.t < t + step)]
@@ -59,8 +65,14 @@ def main() -> None:
             if truth:
                 for name, ranked in charts.items():
                     got.setdefault(name, []).append(ndcg([j for j in ranked[:500] if j not in seen[u]][:10], truth))
+                head = charts["30 days, >= 10000 events"][:a.head]
+                had.append(sum(j in seen[u] for j in head))
+                got.setdefault(f"that chart's first {a.head} only", []).append(
+                    ndcg([j for j in head if j not in seen[u]][:10], truth))
     for name, v in got.items():
         print(f"{name:<24} {np.mean(v):.4f} ({len(v)} users)")
+    print(f"scored users had had {np.mean(had):.1f} of the shipped chart's first {a.head} items on average "
+          f"(median {np.median(had):.0f}; {np.mean(np.array(had) > a.head - 10):.0%} more than {a.head - 10})")
 
 
 if __name__ == "__main__":
