@@ -2,8 +2,8 @@
 are clustered by Spark MLlib K-means over what they do (activity, purchase share, and
 their shares of the shop's `segment_categories` largest categories); each segment's
 most popular recent items are its members' candidates (each member's down to the
-`per_source`-th it never had). It gives users with little
-history more than the global chart."""
+`per_source`-th it never had). It gives users with little history more than the global
+chart."""
 
 from __future__ import annotations
 
