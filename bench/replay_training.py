@@ -6,7 +6,8 @@ The night's own `training.json` gives the parameters; `--set name=json` changes 
 the product's (`train_on_rank`) as a single Horovod rank (no launcher: size 1), without
 refit. The starts are not judged again: the plain fusion and the weighted fusion with the
 source quality the night measured (judging every source again costs minutes on large
-nights). Prints the validation NDCG@k of the start, of the best epoch and of the kept one:
+nights), so the start is chosen on the validation lists (`prior_lists = "validation"`):
+the weighted fusion's cross-fitted figure on the training windows needs every source's. Prints the validation NDCG@k of the start, of the best epoch and of the kept one:
 every variant is validated on the same whole-set lists. With `--earlier-weeks`, the
 training lists also hold every earlier label window the backtest stored (earlier nights'
 training windows, each window once, the newest night's copy): does more history help
@@ -73,7 +74,8 @@ def main() -> None:
             ap.error("this backtest's feature_stats.json does not record its label window: pass --label-days")
         files[args.train_part] = earlier_windows(args.backtest, args.night, args.train_part, label_days)
     params = {**meta["params"], "train_files": files[args.train_part], "judge_files": files["judge"],
-              "validation_files": files["validation"], "refit_files": (), "model_dir": args.out}
+              "validation_files": files["validation"], "refit_files": (), "model_dir": args.out,
+              "prior_lists": "validation"}
     for assignment in args.set:
         name, value = assignment.split("=", 1)
         if name.startswith("spec."):

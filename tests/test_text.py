@@ -45,6 +45,34 @@ def test_interests_weigh_recent_and_strong_actions_and_nearest_matches_numpy(spa
 
 
 
+def test_nearest_reads_down_to_the_nth_item_each_user_never_had(spark):
+    rng = np.random.default_rng(7)
+    vecs = {f"i{j:02d}": unit(rng.normal(size=4)) for j in range(30)}
+    users = {"none": unit(rng.normal(size=4)), "some": unit(rng.normal(size=4)), "top": unit(rng.normal(size=4))}
+
+    def by_sim(u):
+        return sorted(vecs, key=lambda i: (-float(np.dot(np.float32(users[u]), np.float32(vecs[i]))), i))
+
+    skips = {"none": None, "some": by_sim("some")[1:12:2] + ["not-an-item"], "top": by_sim("top")[:9]}
+    vectors = spark.createDataFrame(list(vecs.items()), "item_id string, vector array<float>")
+    queries = spark.createDataFrame([(u, users[u], skips[u]) for u in users],
+                                    "user_id string, interest array<float>, skip array<string>")
+    for n in (1, 4):
+        got = {}
+        for r in text.nearest(queries, vectors, n, blocks=3).collect():
+            got.setdefault(r.user_id, []).append(r.item_id)
+        want = {}
+        for u in users:  # walk down the items by cosine until n never had are passed
+            left, rows = n, []
+            for i in by_sim(u):
+                if left == 0:
+                    break
+                rows.append(i)
+                left -= i not in (skips[u] or [])
+            want[u] = sorted(rows)
+        assert {u: sorted(v) for u, v in got.items()} == want
+    assert len(want["top"]) == 9 + n and len(want["none"]) == n  # the skipped top read past, not cut
+
 def test_a_prepared_snapshot_computes_interests_once_and_features_do_not_change(spark):
     from shoprank.config import load_config
     from shoprank.materialise import release

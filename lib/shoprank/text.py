@@ -83,28 +83,46 @@ def interests(events: DataFrame, vectors: DataFrame, t: dt.datetime, half_life_d
 
 
 def nearest(queries: DataFrame, items: DataFrame, n: int, blocks: int = 8) -> DataFrame:
-    """(user_id, interest) x (item_id, vector) -> each user's n items of highest cosine:
-    (user_id, item_id, score). Users and items are cut into blocks; each pair of blocks
-    is one matrix product on an executor."""
+    """(user_id, interest[, skip]) x (item_id, vector) -> each user's items of highest
+    cosine: (user_id, item_id, score), down to the n-th item not in the user's `skip`
+    (array of item ids; none without the column). The items nearest a user's interest are
+    mostly the user's own, which `merge` removes: a fixed n would leave a heavy user few,
+    so every user reads as deep as it skips, as the charts do (`recall.chart_heads`).
+    Users and items are cut into blocks; each pair of blocks is one matrix product on an
+    executor, which keeps its n best unskipped items per user and the skipped ones above
+    the n-th (a superset of the overall cut, which a window then makes)."""
+    no_skip = F.array().cast("array<string>")
+    skip = F.coalesce("skip", no_skip) if "skip" in queries.columns else no_skip
     qb = (queries.withColumn("_b", F.abs(F.xxhash64("user_id")) % blocks)
-          .groupBy("_b").agg(F.collect_list("user_id").alias("users"), F.collect_list("interest").alias("qv")))
+          .groupBy("_b").agg(F.collect_list("user_id").alias("users"), F.collect_list("interest").alias("qv"),
+                             F.collect_list(skip).alias("skips")))
     ib = (items.withColumn("_c", F.abs(F.xxhash64("item_id")) % blocks)
           .groupBy("_c").agg(F.collect_list("item_id").alias("items"), F.collect_list("vector").alias("iv")))
 
     def top(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in frames:
-            for users, qv, item_ids, iv in zip(pdf["users"], pdf["qv"], pdf["items"], pdf["iv"], strict=True):
+            for users, qv, skips, item_ids, iv in zip(pdf["users"], pdf["qv"], pdf["skips"], pdf["items"], pdf["iv"],
+                                                      strict=True):
                 q, m = np.stack(qv).astype(np.float32), np.stack(iv).astype(np.float32)
                 sims = q @ m.T
+                skipped = np.zeros(sims.shape, bool)
+                counts = np.fromiter((len(s) for s in skips), np.int64, len(skips))
+                if counts.sum():  # every (user, skipped item) of this block pair in one look-up
+                    cols = pd.Index(item_ids).get_indexer(np.concatenate(skips))
+                    rows = np.repeat(np.arange(len(users)), counts)
+                    skipped[rows[cols >= 0], cols[cols >= 0]] = True
+                open_ = np.where(skipped, -np.inf, sims)
                 k = min(n, sims.shape[1])
-                idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-                rows = np.repeat(np.arange(len(users)), k)
-                cols = idx.reshape(-1)
+                nth = -np.partition(-open_, k - 1, axis=1)[:, k - 1:k]  # each user's k-th unskipped
+                rows, cols = np.nonzero((~skipped & (open_ >= nth)) | (skipped & (sims >= nth)))
                 yield pd.DataFrame({"user_id": np.asarray(users, dtype=object)[rows],
                                     "item_id": np.asarray(item_ids, dtype=object)[cols],
-                                    "score": sims[rows, cols].astype(np.float64)})
+                                    "score": sims[rows, cols].astype(np.float64),
+                                    "skipped": skipped[rows, cols]})
 
-    pairs = qb.crossJoin(ib).select("users", "qv", "items", "iv")
-    scored = pairs.mapInPandas(top, "user_id string, item_id string, score double")
-    w = Window.partitionBy("user_id").orderBy(F.col("score").desc(), "item_id")
-    return scored.withColumn("_r", F.row_number().over(w)).filter(F.col("_r") <= n).drop("_r")
+    pairs = qb.crossJoin(ib).select("users", "qv", "skips", "items", "iv")
+    scored = pairs.mapInPandas(top, "user_id string, item_id string, score double, skipped boolean")
+    w = (Window.partitionBy("user_id").orderBy(F.col("score").desc(), "item_id")
+         .rowsBetween(Window.unboundedPreceding, -1))
+    before = F.coalesce(F.sum(F.when(~F.col("skipped"), 1)).over(w), F.lit(0))  # unskipped items ranked above
+    return scored.withColumn("_before", before).filter(F.col("_before") < n).drop("skipped", "_before")
