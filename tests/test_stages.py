@@ -438,6 +438,28 @@ def test_charts_reach_back_until_they_hold_enough_events(spark):
     assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(3))}
 
 
+def test_item_knn_source_keeps_per_source_items_the_user_never_had(spark):
+    """h's older items (o1, o2, outside its latest 3 events) are the nearest to its recent
+    ones: RePlay's own top 2 holds them, the source reads past them."""
+    from shoprank.baselines.replay_models import fit_predict
+    from shoprank.baselines.replay_models import item_knn as knn
+    from shoprank.recall import item_knn
+
+    baskets = {"h": ["o1", "o2", "r1", "r2", "r3"], "a": ["o1", "r1", "n1"], "b": ["o2", "r2", "n2"],
+               "c": ["o1", "r1"], "d": ["o2", "r2"], "e": ["r3", "n3"], "f": ["o1", "r3"]}
+    ev = interactions(spark, [(u, i, "view", h, "c", 1.0) for u, its in baskets.items() for h, i in enumerate(its)])
+    allowed = ev.select("item_id").distinct()
+    params = CandidatesConf(graph_events_per_user=3, per_source=2, neighbours=10)
+    users = ev.filter("user_id = 'h'").transform(user_features(D))
+    got = {r.item_id: r.score for r in item_knn.candidates(recall.RecallInputs(ev, users, allowed, END, params))
+           .collect()}
+    latest = ev.filter(~((F.col("user_id") == "h") & F.col("item_id").isin("o1", "o2")))  # every user's latest 3
+    full = sorted((-r.score, r.item_id) for r in fit_predict(knn(10), latest, users.select("user_id"), allowed, 20)
+                   .collect())
+    assert {i for _, i in full[:2]} & {"o1", "o2"}  # a fixed top 2 would be spent on what h had
+    assert got == {i: -s for s, i in [x for x in full if x[1] not in baskets["h"]][:2]}
+
+
 def test_chart_heads_reach_past_what_each_user_had(spark):
     """A chart's head for a reader runs down to the n-th item the user never had: the rows
     are plain Python's walk down the chart, however many of its items the user had (none,
