@@ -3,7 +3,9 @@ user's `graph_events_per_user` most recent events; a user's items score by their
 similarity to the user's items. RePlay drops what the user had among those events; the
 older items the user had are dropped here, from a list asked deep enough that each user
 keeps `per_source` (a heavy user's older items are the nearest to its recent ones: with
-a fixed `per_source`, 58% of ML-100k's users kept fewer after `merge` removed them)."""
+a fixed `per_source`, 58% of ML-100k's users kept fewer after `merge` removed them). The
+extra depth is capped at the ALS source's `MAX_EXTRA` (1,000): a user with more older
+items than that may keep fewer."""
 
 from __future__ import annotations
 
