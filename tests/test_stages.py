@@ -438,6 +438,27 @@ def test_charts_reach_back_until_they_hold_enough_events(spark):
     assert got == {"x": pytest.approx(math.log1p(2)), "y": pytest.approx(math.log1p(3))}
 
 
+def test_category_popular_mixes_the_users_categories_by_share_and_in_category_popularity(spark):
+    from shoprank.recall import category_popular
+
+    cat = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B", "b3": "B", "x": "unknown"}
+    evs = [("u", "a1", "purchase"), ("u", "b1", "view"), ("u", "x", "view"), ("v1", "a1", "view"),
+           ("v1", "a2", "view"), ("v1", "b2", "view"), ("v2", "a2", "view"), ("v2", "b2", "click"),
+           ("v2", "b3", "view"), ("v3", "b2", "view"), ("v3", "a3", "view")]
+    ev = interactions(spark, [(u, i, a, h, cat[i], 1.0) for h, (u, i, a) in enumerate(evs)])
+    users = ev.filter("user_id = 'u'").transform(user_features(D))
+    inputs = recall.RecallInputs(ev, users, ev.select("item_id").distinct(), END, CandidatesConf(per_source=2))
+    got = {r.item_id: r.score for r in category_popular.candidates(inputs).collect()}
+    weight = {"purchase": 5.0, "view": 1.0}
+    share = {c: sum(weight[a] for u, i, a in evs if u == "u" and cat[i] == c) / 7.0 for c in ("A", "B")}
+    readers = {c: {u for u, i, _ in evs if cat[i] == c} for c in ("A", "B")}
+    item_users = {i: len({u for u, j, _ in evs if j == i}) for i in cat}
+    # each chart down to the second item u never had: A's a1 (had), a2, a3; B's b2, b1 (had), b3
+    want = {i: share[cat[i]] * item_users[i] / len(readers[cat[i]]) for i in ("a1", "a2", "a3", "b1", "b2", "b3")}
+    assert got == pytest.approx(want)
+    assert got["b2"] < got["a3"] < got["a2"]  # u cares for A five times as much
+
+
 def test_item_knn_source_keeps_per_source_items_the_user_never_had(spark):
     """h's older items (o1, o2, outside its latest 3 events) are the nearest to its recent
     ones: RePlay's own top 2 holds them, the source reads past them."""
