@@ -25,7 +25,7 @@ from shoprank.transforms import in_window
 @dataclass(frozen=True)
 class RecallInputs:
     history: DataFrame  # interactions before `end` (the night's horizon)
-    users: DataFrame  # user_id, top_categories: the users to recall for
+    users: DataFrame  # user_id, top_categories, category_affinity: the users to recall for
     allowed: DataFrame  # item_id: what may be recommended
     end: dt.datetime
     params: CandidatesConf

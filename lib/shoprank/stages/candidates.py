@@ -54,7 +54,8 @@ def run(night: Night) -> dict:
     with stage(night, "candidates"):
         _, snap_at = night_snapshot(night)
         snap = snap_at(night.windows.end)
-        users = night.tables.require("user_features", rd, "features").select("user_id", "top_categories")
+        users = night.tables.require("user_features", rd, "features").select("user_id", "top_categories",
+                                                                               "category_affinity")
         candidates = snap.candidates(users, rd)
         result = night.tables.replace_partition(candidates, "candidates", rd, night.run_version)
         release(candidates)
