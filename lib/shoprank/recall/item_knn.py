@@ -23,11 +23,13 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     p = inputs.params
     users = inputs.users.select("user_id")
     latest = latest_events(inputs.history, p.graph_events_per_user)
-    older = (inputs.history.join(users, "user_id", "left_semi").select("user_id", "item_id").distinct()
-             .join(latest.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti"))
+    # Computed once: it sizes the deep list and is then dropped from it.
+    older = materialise(inputs.history.join(users, "user_id", "left_semi").select("user_id", "item_id")
+                        .distinct().join(latest.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti"))
     most = older.groupBy("user_id").count().agg(F.max("count")).first()[0] or 0
     deep = fit_predict(item_knn(p.neighbours), latest, users, inputs.allowed, p.per_source + min(most, MAX_EXTRA))
     kept = materialise(top_per_user(deep.join(older, ["user_id", "item_id"], "left_anti"), p.per_source)
                        .select("user_id", "item_id", "score"))
     release(deep)
+    release(older)
     return kept
