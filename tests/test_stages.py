@@ -497,7 +497,7 @@ def test_chart_heads_reach_past_what_each_user_had(spark):
     readers_df = spark.createDataFrame(readers, "user_id string, chart string")
     for n in (1, 3, 5):
         got = {(r.user_id, r.chart, r.item_id, r.rank)
-               for r in recall.chart_heads(chart_df, readers_df, ev, n).collect()}
+               for r in recall.chart_heads(chart_df, readers_df, recall.touched_pairs(ev), n).collect()}
         want = set()
         for u, c in readers:
             fresh = 0

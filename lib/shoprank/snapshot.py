@@ -52,13 +52,15 @@ class Snapshot:
         events = self.events if only is None else self.events.join(only, "user_id", "left_semi")
         return events.transform(user_features(self.t.date()))
 
-    def seen(self) -> DataFrame | None:
-        """(user, item) pairs never recommended again, per `score.exclude`."""
+    def seen(self, touched: DataFrame | None = None) -> DataFrame | None:
+        """(user, item) pairs never recommended again, per `score.exclude` (`touched`: the
+        events' distinct pairs, when the caller has them)."""
         rule = self.cfg.score.exclude
         if rule == "none":
             return None
-        events = self.events.filter(F.col("action") == "purchase") if rule == "purchased" else self.events
-        return events.select("user_id", "item_id").distinct()
+        if rule == "purchased":
+            return recall.touched_pairs(self.events.filter(F.col("action") == "purchase"))
+        return touched if touched is not None else recall.touched_pairs(self.events)
 
     def interests(self) -> DataFrame | None:
         """(user_id, interest, last_vector): a time-decayed mean of the embeddings of the
@@ -87,15 +89,19 @@ class Snapshot:
 
         p = self.cfg.candidates
         since = recall.chart_start(self.events, self.t, p.popular_days, p.popular_min_events)
+        # The pairs the chart sources, content and the exclusion all read: cached when first
+        # computed (not when every reader's output is read back), shared after.
+        touched = recall.touched_pairs(self.events).cache()
         inputs = recall.RecallInputs(self.events, users, self.allowed, self.t, p, self.vectors, self.interests(),
-                                     since)
+                                     since, touched)
         makers = reuse.makers(inputs, recall.sources(p, self.with_text), kept_at)
         per_source = materialise_all(self.events.sparkSession, makers, p.concurrent_sources,
                                      f"recall as of {self.t}:")
-        merged = materialise(recall.merge(run_date, per_source, p.per_source, self.seen(),
+        merged = materialise(recall.merge(run_date, per_source, p.per_source, self.seen(touched),
                                           self.allowed))
         for scored in per_source.values():
             release(scored)
+        release(touched)
         return merged
 
     def features(self, pairs: DataFrame) -> DataFrame:

@@ -32,6 +32,13 @@ class RecallInputs:
     vectors: DataFrame | None = None  # item_id, vector: item text embeddings, when on
     interests: DataFrame | None = None  # user_id, interest, last_vector: from those embeddings
     chart_since: dt.datetime | None = None  # where popularity charts start (`chart_start`)
+    # (user_id, item_id): the distinct pairs of `history`, which every chart source and the
+    # merge's exclusion read; the caller computes them once (None: each reader derives them)
+    touched: DataFrame | None = None
+
+    def had(self) -> DataFrame:
+        """(user_id, item_id): each pair the user interacted with before `end`, once."""
+        return self.touched if self.touched is not None else touched_pairs(self.history)
 
     def recent(self, days: int) -> DataFrame:
         return self.history.transform(in_window(self.end - dt.timedelta(days=days), self.end))
@@ -49,6 +56,10 @@ class RecallInputs:
     def chart(self) -> DataFrame:
         """The events popularity charts count."""
         return self.history.transform(in_window(self.chart_from, self.end))
+
+
+def touched_pairs(history: DataFrame) -> DataFrame:
+    return history.select("user_id", "item_id").distinct()
 
 
 def chart_start(history: DataFrame, end: dt.datetime, days: int, min_events: int) -> dt.datetime:
@@ -106,18 +117,17 @@ def top_per_user(scored: DataFrame, n: int) -> DataFrame:
     return scored.withColumn("rank", F.row_number().over(w)).filter(F.col("rank") <= n)
 
 
-def chart_heads(charts: DataFrame, readers: DataFrame, history: DataFrame, n: int) -> DataFrame:
+def chart_heads(charts: DataFrame, readers: DataFrame, had: DataFrame, n: int) -> DataFrame:
     """Each (user, chart) of `readers` (user_id, chart, ...) with the chart's rows down to
-    the `n`-th item the user never touched in `history`: (chart, rank, readers' other
-    columns, charts' other columns). `charts`: (chart, item_id, rank), rank 1, 2, ... within
+    the `n`-th item the user never touched (`had`: distinct user_id, item_id pairs):
+    (chart, rank, readers' other columns, charts' other columns). `charts`: (chart, item_id, rank), rank 1, 2, ... within
     each chart. A chart is the same for all its readers and `merge` drops what a user had,
     so a fixed head of n would leave a heavy user few of its items (ml-latest-small's users
     scored had touched 33 of the chart's first 50 on average); every reader reads as deep
     as it skips. The i-th touched item of a chart, at rank r, precedes r - i untouched
     ones: it is skipped within the head when r - i < n. Rows: n per reader plus the items
     skipped, linear in the history."""
-    touched = history.select("user_id", "item_id").distinct()
-    at = (touched.join(charts.select("chart", "item_id", "rank"), "item_id")
+    at = (had.join(charts.select("chart", "item_id", "rank"), "item_id")
           .join(readers.select("user_id", "chart"), ["user_id", "chart"], "left_semi"))
     i = F.row_number().over(Window.partitionBy("user_id", "chart").orderBy("rank"))
     skips = (at.withColumn("i", i).filter(F.col("rank") - F.col("i") < n)

@@ -24,6 +24,6 @@ def candidates(inputs: RecallInputs) -> DataFrame:
            .groupBy("item_id", "category").agg(F.countDistinct("user_id").alias("users")).join(size, "category"))
     user_cats = inputs.users.select("user_id", F.explode("top_categories").alias("chart"), "category_affinity").select(
         "user_id", "chart", F.col("category_affinity")[F.col("chart")].alias("share"))
-    heads = chart_heads(ranked_chart(pop, "category", "users"), user_cats, inputs.history, p.per_source)
+    heads = chart_heads(ranked_chart(pop, "category", "users"), user_cats, inputs.had(), p.per_source)
     score = F.col("share") * F.col("users") / F.col("category_users")
     return heads.select("user_id", "item_id", score.alias("score"))

@@ -13,7 +13,7 @@ from shoprank.text import nearest
 
 
 def candidates(inputs: RecallInputs) -> DataFrame:
-    had = inputs.history.groupBy("user_id").agg(F.collect_set("item_id").alias("skip"))
+    had = inputs.had().groupBy("user_id").agg(F.collect_list("item_id").alias("skip"))  # distinct pairs
     users = (inputs.interests.join(inputs.users.select("user_id"), "user_id", "left_semi")
              .join(had, "user_id", "left"))
     items = inputs.vectors.join(inputs.allowed, "item_id", "left_semi")

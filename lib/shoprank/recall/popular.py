@@ -17,7 +17,7 @@ def top_of(inputs: RecallInputs, events: DataFrame) -> DataFrame:
     chart = (events.join(inputs.allowed, "item_id", "left_semi")
              .groupBy("item_id").agg(F.countDistinct("user_id").alias("users")))
     readers = inputs.users.select("user_id", F.lit(0).alias("chart"))
-    heads = chart_heads(ranked_chart(chart, None, "users"), readers, inputs.history, inputs.params.per_source)
+    heads = chart_heads(ranked_chart(chart, None, "users"), readers, inputs.had(), inputs.params.per_source)
     return heads.select("user_id", "item_id", F.log1p("users").alias("score"))
 
 

@@ -52,7 +52,7 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     pop = (inputs.chart().join(members, "user_id").join(inputs.allowed, "item_id", "left_semi")
            .groupBy("segment", "item_id").agg(F.countDistinct("user_id").alias("users")))
     readers = members.join(inputs.users.select("user_id"), "user_id").select("user_id", F.col("segment").alias("chart"))
-    heads = chart_heads(ranked_chart(pop, "segment", "users"), readers, inputs.history, p.per_source)
+    heads = chart_heads(ranked_chart(pop, "segment", "users"), readers, inputs.had(), p.per_source)
     out = materialise(heads.select("user_id", "item_id", F.log1p("users").alias("score")))
     members.unpersist()
     return out

@@ -19,5 +19,5 @@ def candidates(inputs: RecallInputs) -> DataFrame:
     scored = (short.join(long, "item_id").join(inputs.allowed, "item_id", "left_semi")
               .filter(F.col("category") != "unknown").withColumn("trend", F.log1p("short") * pace))
     user_cats = inputs.users.select("user_id", F.posexplode("top_categories").alias("cat_rank", "chart"))
-    heads = chart_heads(ranked_chart(scored, "category", "trend"), user_cats, inputs.history, p.per_source)
+    heads = chart_heads(ranked_chart(scored, "category", "trend"), user_cats, inputs.had(), p.per_source)
     return heads.select("user_id", "item_id", (F.col("trend") / (F.col("cat_rank") + 1)).alias("score"))
